@@ -1,0 +1,1 @@
+"""phuber: partially Huberised losses for learning with label noise (Menon et al., ICLR 2020)."""

@@ -1,0 +1,41 @@
+"""Glue between Hydra entry points and the library: output dir, and user errors as one screen."""
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from phuber.errors import PhuberError
+
+log = logging.getLogger(__name__)
+
+EXIT_USER_ERROR = 2
+
+
+def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig], Any]:
+    """Wrap ``task(cfg, out_dir)`` for ``@hydra.main``.
+
+    A ``PhuberError`` (bad config, missing data, unsafe checkpoint, preemption, ...) prints one
+    message without a traceback (the traceback goes to the run's log file) and exits non-zero;
+    in a ``--multirun`` sweep the failed job is logged and the sweep goes on.
+    """
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> Any:
+        hydra_cfg = HydraConfig.get()
+        try:
+            return task(cfg, Path(hydra_cfg.runtime.output_dir))
+        except PhuberError as err:
+            log.debug("Traceback of the error below", exc_info=True)
+            log.error(f"{type(err).__name__}: {err}")
+            if hydra_cfg.mode == RunMode.MULTIRUN and getattr(err, "exit_code", None) is None:
+                return None
+            sys.exit(getattr(err, "exit_code", None) or EXIT_USER_ERROR)
+
+    return wrapper

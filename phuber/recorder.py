@@ -1,0 +1,98 @@
+"""One metrics dict per epoch feeds the log, TensorBoard and ``metrics.json``."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from phuber.checkpoint import save_json
+
+log = logging.getLogger(__name__)
+
+
+def run_summary(cfg: DictConfig, seed: int) -> dict[str, Any]:
+    """The settings that identify a run in a sweep: data, model, loss (with τ, q), ρ, clipping."""
+    loss_cls = get_class(cfg.loss._target_)
+    return {
+        "dataset": cfg.dataset.name,
+        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "loss": getattr(loss_cls, "name", loss_cls.__name__),
+        "tau": cfg.loss.get("tau"),
+        "q": cfg.loss.get("q"),
+        "corrupt_prob": cfg.dataset.train.corrupt_prob,
+        "grad_clip_max_norm": cfg.hparams.grad_clip_max_norm,
+        "epochs": cfg.hparams.epochs,
+        "seed": seed,
+    }
+
+
+class Recorder:
+    """Writes a run's metrics; ``history`` carries over from a resumed checkpoint."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        cfg: DictConfig,
+        summary: dict[str, Any],
+        history: list[dict[str, Any]] | None = None,
+        tensorboard: bool = True,
+    ) -> None:
+        self.out_dir = out_dir
+        self.metrics: dict[str, Any] = {
+            "status": "running",
+            "summary": summary,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "data": {},
+            "history": history if history is not None else [],
+            "final": {},
+        }
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a crashed run logged after its last checkpoint.
+            self.writer = SummaryWriter(str(out_dir), purge_step=len(self.metrics["history"]))
+            self.writer.add_text("config", f"<pre>{OmegaConf.to_yaml(cfg)}</pre>")
+
+    def data(self, info: dict[str, Any]) -> None:
+        """Facts about the data (sizes, nominal and realized noise rate)."""
+        self.metrics["data"].update(info)
+        log.info("Data: " + ", ".join(f"{k}={_fmt(v)}" for k, v in info.items()))
+        if self.writer is not None and "realized_noise_rate" in info:
+            self.writer.add_scalar("noise/realized_rate", info["realized_noise_rate"], 0)
+        self._save()
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        """One epoch's metrics: ``row["epoch"]`` is the epoch number (0-based). Appends to the
+        ``history`` list given at construction."""
+        self.metrics["history"].append(row)
+        log.info(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, int | float):
+                    self.writer.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
+            self.writer.flush()
+        self._save()
+
+    def finish(self, status: str, final: dict[str, Any] | None = None) -> None:
+        """Record the outcome: ``completed`` with final metrics, or ``preempted``/``failed``."""
+        self.metrics["status"] = status
+        self.metrics["final"].update(final or {})
+        if final:
+            log.info("Final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in final.items()))
+        if self.writer is not None:
+            if status == "completed":
+                hparams = {k: v for k, v in self.metrics["summary"].items() if v is not None}
+                scores = {f"hparam/{k}": v for k, v in final.items() if isinstance(v, float)}
+                self.writer.add_hparams(hparams, scores, run_name=".")
+            self.writer.close()
+        self._save()
+
+    def _save(self) -> None:
+        save_json(self.out_dir / "metrics.json", self.metrics)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

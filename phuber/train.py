@@ -1,0 +1,305 @@
+"""Training: config → data, model, loss, optimiser → epochs → logs and checkpoints.
+
+Data stays on the device as uint8 tensors; each epoch is a permutation of indices; metrics are
+accumulated in device tensors and read once per epoch, so no step waits on the host.
+"""
+
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import tqdm
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from phuber.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from phuber.config import validate
+from phuber.dataset import Split, load_data
+from phuber.errors import PhuberError
+from phuber.evaluate import evaluate
+from phuber.recorder import Recorder, run_summary
+from phuber.runtime import (
+    Precision,
+    StopSignals,
+    resolve_seed,
+    restore_rng_state,
+    rng_state,
+    seed_everything,
+    select_device,
+)
+from phuber.transform import BatchTransform
+
+log = logging.getLogger(__name__)
+
+
+class Preempted(PhuberError):
+    """The run was stopped by a signal after saving a checkpoint it can resume from."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum  # the shell's convention for "ended by signal N"
+
+
+class NonFiniteLoss(PhuberError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in checkpoints so a run resumes exactly."""
+
+    epoch: int = 0  # epochs completed
+    global_step: int = 0
+    step_in_epoch: int = 0  # > 0 only in a checkpoint written mid-epoch
+    perm: torch.Tensor | None = None  # the current epoch's order, while mid-epoch
+    sums: torch.Tensor | None = None  # the current epoch's metric sums, while mid-epoch
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Per-epoch sums accumulated on the device: loss·n, correct predictions, gradient norm.
+_SUMS = ("loss", "correct", "grad_norm")
+
+
+class Trainer:
+    """Holds a run's objects and runs its epochs."""
+
+    def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
+        self.cfg = cfg
+        self.out_dir = out_dir
+        self.device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
+        self.seed = resolve_seed(cfg.seed)
+        seed_everything(self.seed)
+        self.data = load_data(cfg.dataset)
+        info = self.data.info
+        self.train_set = self.data.train.to(self.device)
+        self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
+        self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
+
+        self.model: nn.Module = instantiate(cfg.model, in_channels=info.channels).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
+        self.loss_fn: nn.Module = instantiate(cfg.loss)
+        self.optimizer = instantiate(cfg.hparams.optimizer, self.model.parameters())
+        self.scheduler = instantiate(cfg.hparams.scheduler, self.optimizer)
+        self.sched_per_step = getattr(self.scheduler, "per_step", False)
+        self.precision = Precision(cfg.mixed_precision, self.device)
+
+        # Separate generators for data order (CPU) and augmentation (device): saved and restored
+        # with the checkpoint, they make a resumed run draw what an uninterrupted one would.
+        self.order_gen = torch.Generator().manual_seed(self.seed)
+        self.aug_gen = torch.Generator(self.device).manual_seed(self.seed + 1)
+        self.train_transform = BatchTransform(
+            info.mean, info.std, self.device, cfg.dataset.train.augment, generator=self.aug_gen
+        )
+        self.eval_transform = BatchTransform(info.mean, info.std, self.device)
+        self.progress = Progress()
+        if cfg.checkpoint:
+            self.resume(cfg.checkpoint)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "epoch": p.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.precision.scaler.state_dict(),
+            "global_step": p.global_step,
+            "step_in_epoch": p.step_in_epoch,
+            "perm": p.perm,
+            "sums": p.sums.cpu() if p.sums is not None else None,
+            "history": p.history,
+            "seed": self.seed,
+            "rng": rng_state(self.order_gen, self.aug_gen),
+        }
+
+    def resume(self, path: str) -> None:
+        """Continue from ``path``: weights, optimiser, schedule, scaler, progress, RNG."""
+        state = load_checkpoint(path, map_location=self.device)
+        load_model_state(self.model, state["model"], path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.precision.scaler.load_state_dict(state["scaler"])
+        sums = state.get("sums")
+        self.progress = Progress(
+            epoch=state["epoch"],
+            global_step=state.get("global_step", 0),
+            step_in_epoch=state.get("step_in_epoch", 0),
+            perm=state.get("perm"),
+            sums=sums.to(self.device) if sums is not None else None,
+            history=list(state.get("history", [])),
+        )
+        if "rng" in state:
+            restore_rng_state(state["rng"], self.order_gen, self.aug_gen)
+        where = f"epoch {self.progress.epoch}, step {self.progress.step_in_epoch}"
+        log.info(f"Resumed from {path} ({where})")
+
+    def save(self, name: str) -> None:
+        if self.cfg.save:
+            save_checkpoint(self.out_dir / name, self.state_dict())
+
+    # -- training ----------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, Any]:
+        """Train for ``hparams.epochs`` epochs, then evaluate; return the final metrics."""
+        cfg, p = self.cfg, self.progress
+        summary = run_summary(cfg, self.seed)
+        recorder = Recorder(self.out_dir, cfg, summary, p.history, cfg.tensorboard)
+        recorder.data(
+            {
+                "train_size": len(self.train_set),
+                "val_size": len(self.val_set) if self.val_set is not None else 0,
+                "test_size": len(self.test_set) if self.test_set is not None else 0,
+                "corrupt_prob": cfg.dataset.train.corrupt_prob,
+                "realized_noise_rate": self.train_set.noise_rate,
+                "num_noisy": int(self.train_set.is_noisy.sum()),
+            }
+        )
+        start = time.perf_counter()
+        try:
+            with StopSignals() as signals:
+                while p.epoch < cfg.hparams.epochs:
+                    row = self.train_epoch(signals)
+                    if self.val_set is not None:
+                        row.update(self._scores("val", self.val_set))
+                    p.epoch += 1
+                    recorder.epoch(row)  # appends to p.history
+                    self.save("most_recent.pt")
+                    if signals.received is not None and p.epoch < cfg.hparams.epochs:
+                        raise Preempted(self._preempted_message(signals.received), signals.received)
+        except Preempted:
+            recorder.finish("preempted")
+            raise
+        except BaseException:
+            recorder.finish("failed")
+            raise
+        final: dict[str, Any] = {"train_time_s": time.perf_counter() - start}
+        for name, split in (("val", self.val_set), ("test", self.test_set)):
+            if split is not None:
+                final.update(self._scores(name, split))
+        self.save("final_model.pt")
+        recorder.finish("completed", final)
+        return final
+
+    def _scores(self, name: str, split: Split) -> dict[str, float]:
+        scores = evaluate(
+            self.forward,
+            split,
+            self.eval_transform,
+            self.loss_fn,
+            self.cfg.eval_batch_size,
+            self.precision,
+        )
+        return {f"{name}_{k}": v for k, v in scores.items()}
+
+    def train_epoch(self, signals: StopSignals) -> dict[str, Any]:
+        """One pass over the training set (or the rest of it, when resuming mid-epoch)."""
+        cfg, p, data = self.cfg, self.progress, self.train_set
+        batch_size = cfg.hparams.batch_size
+        steps = math.ceil(len(data) / batch_size)
+        if p.step_in_epoch == 0:
+            p.perm = torch.randperm(len(data), generator=self.order_gen)
+            p.sums = torch.zeros(len(_SUMS), device=self.device, dtype=torch.float64)
+        perm = p.perm.to(self.device)
+        sums = p.sums
+        first_bad = torch.full((), -1, device=self.device)
+        step_counter = torch.full((), p.global_step, device=self.device)
+        epoch_start = time.perf_counter()
+        self.model.train()
+        params = [q for q in self.model.parameters() if q.requires_grad]
+        bar = tqdm.trange(
+            p.step_in_epoch,
+            steps,
+            desc=f"Epoch {p.epoch}",
+            leave=False,
+            disable=not sys.stderr.isatty(),
+        )
+        for step in bar:
+            index = perm[step * batch_size : (step + 1) * batch_size]
+            images, labels = self.train_transform(data.images[index]), data.labels[index]
+            with self.precision.autocast():
+                logits = self.forward(images)
+                loss = self.loss_fn(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.precision.scaler.scale(loss).backward()
+            grad_norm = self._clip_or_measure(params)
+            self.precision.scaler.step(self.optimizer)
+            self.precision.scaler.update()
+            if self.sched_per_step:
+                self.scheduler.step()
+            correct = (logits.detach().argmax(1) == labels).sum()
+            loss = loss.detach()
+            sums += torch.stack([loss.double() * labels.shape[0], correct.double(), grad_norm])
+            first_bad = torch.where(~loss.isfinite() & (first_bad < 0), step_counter, first_bad)
+            step_counter += 1
+            p.global_step += 1
+            p.step_in_epoch = step + 1
+            if signals.received is not None and p.step_in_epoch < steps:
+                self._check_finite(first_bad)
+                self.save("most_recent.pt")
+                raise Preempted(self._preempted_message(signals.received), signals.received)
+        bar.close()
+        self._check_finite(first_bad)
+        lr = self.optimizer.param_groups[0]["lr"]
+        if not self.sched_per_step:
+            self.scheduler.step()
+        p.step_in_epoch, p.perm, p.sums = 0, None, None
+        loss_sum, correct, grad_norm = sums.tolist()
+        return {
+            "epoch": p.epoch,
+            "train_loss": loss_sum / len(data),
+            "train_acc": correct / len(data),
+            "lr": lr,
+            "grad_norm": grad_norm / steps,
+            "epoch_time_s": time.perf_counter() - epoch_start,
+        }
+
+    def _clip_or_measure(self, params: list[nn.Parameter]) -> torch.Tensor:
+        """Global gradient norm (before clipping), clipping it to ``grad_clip_max_norm`` if set."""
+        self.precision.scaler.unscale_(self.optimizer)
+        max_norm = self.cfg.hparams.grad_clip_max_norm
+        if max_norm is None:
+            grads = [q.grad for q in params if q.grad is not None]
+            return torch.nn.utils.get_total_norm(grads).double()
+        return torch.nn.utils.clip_grad_norm_(params, max_norm).double()
+
+    def _check_finite(self, first_bad: torch.Tensor) -> None:
+        bad_step = int(first_bad)
+        if bad_step >= 0:
+            raise NonFiniteLoss(
+                f"the training loss became non-finite at epoch {self.progress.epoch}, global step "
+                f"{bad_step}; stopped without saving (the last good checkpoint, if any, is "
+                f"{self.out_dir / 'most_recent.pt'}). Try a lower hparams.optimizer.lr or "
+                f"mixed_precision=false."
+            )
+
+    def _preempted_message(self, signum: int) -> str:
+        path = self.out_dir / "most_recent.pt"
+        return (
+            f"stopped by {signal.Signals(signum).name} at epoch {self.progress.epoch}, step "
+            f"{self.progress.step_in_epoch}; saved {path}.\n"
+            f"  resume with the same command plus: checkpoint={path}"
+        )
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Train as ``cfg`` says, writing logs and checkpoints into ``out_dir``."""
+    validate(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, out_dir)
+    final = trainer.fit()
+    if "test_acc" in final:
+        print(f"Test accuracy: {100 * final['test_acc']:.2f}%")
+    return final
