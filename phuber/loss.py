@@ -1,4 +1,4 @@
-"""Classification losses of Menon et al. (ICLR 2020), written as functions of p = softmax(logits)[y].
+"""Classification losses of Menon et al. (ICLR 2020) as functions of p = softmax(logits)[y].
 
 Every loss works from the log-probability of the target class, so values and gradients stay finite
 for logits up to ±1e4 in float32, and half-precision logits are upcast to float32 (under autocast

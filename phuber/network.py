@@ -1,4 +1,4 @@
-"""LeNet-5 and CIFAR ResNets, with the state-dict keys of the earlier reproduction (dmizr/phuber)."""
+"""LeNet-5 and CIFAR ResNets, with the state-dict keys of the earlier reproduction."""
 
 from typing import Any
 
