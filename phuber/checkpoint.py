@@ -9,7 +9,6 @@ import json
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +55,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint={str(path)!r}: no such file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"checkpoint={str(path)!r} was refused: it holds objects other than tensors and "
-            f"plain data (possibly code), and checkpoints are loaded with weights_only=True.\n"
-            f"  detail: {str(err).splitlines()[0]}"
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+    except Exception as err:  # the unpickler raises many kinds on corrupt bytes
+        if isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err):
+            raise CheckpointError(
+                f"checkpoint={str(path)!r} was refused: it holds objects other than tensors and "
+                f"plain data (possibly code), and checkpoints are loaded with weights_only=True.\n"
+                f"  detail: {_unsupported_global(err)}"
+            ) from err
         raise CheckpointError(
             f"checkpoint={str(path)!r} is truncated or not a PyTorch checkpoint "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'})"
+            f"(reading it raised {type(err).__name__})"
         ) from err
     if isinstance(state, dict) and "model" not in state and _is_state_dict(state):
         state = {"model": state}  # a bare state dict, as torch.save(model.state_dict())
@@ -76,6 +75,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             + (f" with keys {sorted(state)[:8]}" if isinstance(state, dict) else "")
         )
     return state
+
+
+def _unsupported_global(err: Exception) -> str:
+    """torch's line naming the refused global, without its advice on how to allow it."""
+    line = next(x for x in str(err).splitlines() if "Unsupported global" in x)
+    return line.strip().split(" by default")[0][:200]
 
 
 def _is_state_dict(obj: dict) -> bool:

