@@ -6,6 +6,7 @@ layouts under ``root``; torchvision is used for reading only. ``mnist_5k``, the 
 """
 
 import gzip
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,15 +140,44 @@ def _open(cls: type, name: str, root: Path, train: bool, download: bool):
     except Exception as err:  # torchvision raises RuntimeError, URLError, pickle errors, ...
         folder = root / getattr(cls, "base_folder", f"{cls.__name__}/raw")
         if isinstance(err, RuntimeError) and "not found" in str(err).lower():
-            action = "not found" + ("" if download else " (dataset.download=false)")
-        else:
-            action = f"could not be loaded: {type(err).__name__}: {err}"
+            raise DataError(
+                f"data set {name!r} not found"
+                + ("" if download else " (dataset.download=false)")
+                + f".\n  expected torchvision's layout under dataset.root={str(root)!r}, "
+                f"e.g. {folder}/\n  download it with dataset.download=true (needs internet), "
+                f"or train offline on the embedded set: dataset=mnist_5k"
+            ) from err
+        broken = _first_unreadable(cls, root, train)
+        what = f"file {broken} is truncated or corrupt" if broken else "its files could not be read"
         raise DataError(
-            f"data set {name!r} {action}.\n"
-            f"  expected torchvision's layout under dataset.root={str(root)!r}, e.g. {folder}/\n"
-            f"  download it with dataset.download=true (needs internet), or train offline on the "
-            f"embedded set: dataset=mnist_5k"
+            f"data set {name!r}: {what} ({type(err).__name__}: {str(err)[:200]}).\n"
+            f"  delete it and download again (dataset.download=true), or replace it"
         ) from err
+
+
+def _first_unreadable(cls: type, root: Path, train: bool) -> Path | None:
+    """Read the split's files one by one, to name the one that fails."""
+    if issubclass(cls, torchvision.datasets.MNIST):
+        raw, prefix = root / cls.__name__ / "raw", "train" if train else "t10k"
+        readers = {
+            raw / f"{prefix}-images-idx3-ubyte": torchvision.datasets.mnist.read_image_file,
+            raw / f"{prefix}-labels-idx1-ubyte": torchvision.datasets.mnist.read_label_file,
+        }
+    else:
+        names = cls.train_list if train else cls.test_list
+        readers = {root / cls.base_folder / n: _read_cifar_batch for n, _ in names}
+    for path, read in readers.items():
+        try:
+            read(str(path))
+        except Exception:
+            return path
+    return None
+
+
+def _read_cifar_batch(path: str) -> None:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="latin1")
+    np.asarray(batch["data"]).reshape(-1, 3, 32, 32)
 
 
 class _CIFAR10(torchvision.datasets.CIFAR10):

@@ -127,3 +127,19 @@ def test_crop_and_flip_match_torchvision_semantics():
     assert 16 < flipped < 48
     again = random_crop_flip(images, 4, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
+
+
+def test_truncated_idx_file_is_named(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw")
+    labels = tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:20])
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte is truncated or corrupt"):
+        load_arrays("mnist", tmp_path, train=True)
+
+
+def test_corrupt_cifar_batch_is_named(tmp_path):
+    write_cifar(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:100])
+    with pytest.raises(DataError, match=r"data_batch_3 is truncated or corrupt"):
+        load_arrays("cifar10", tmp_path, train=True)

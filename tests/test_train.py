@@ -44,8 +44,24 @@ def test_run_writes_metrics_checkpoints_and_tensorboard(tiny_cfg, tmp_path):
     assert {"epoch", "model", "optimizer", "scheduler", "scaler"} <= state.keys()
     assert state["epoch"] == 2 and state["global_step"] == 2 * 113
     assert (tmp_path / "most_recent.pt").is_file()
-    events = list(tmp_path.glob("events.out.tfevents.*"))
-    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for event_file in tmp_path.glob("events.out.tfevents.*"):
+        tags |= set(EventAccumulator(str(event_file)).Reload().Tags()["scalars"])
+    expected = {
+        "train/loss",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "val/clean_acc",
+        "lr",
+        "grad/norm",
+    }
+    assert expected | {"test/acc", "test/loss", "noise/realized_rate"} <= tags
+    train_loss = EventAccumulator(str(tmp_path)).Reload().Scalars("train/loss")
+    assert [e.step for e in train_loss] == [0, 1]
+    assert train_loss[-1].value == pytest.approx(metrics["history"][-1]["train_loss"], rel=1e-6)
 
 
 def test_same_seed_gives_identical_weights(tiny_cfg, tmp_path):
