@@ -17,7 +17,7 @@ def run_summary(cfg: DictConfig, seed: int) -> dict[str, Any]:
     loss_cls = get_class(cfg.loss._target_)
     return {
         "dataset": cfg.dataset.name,
-        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "model": cfg.model._target_.rsplit(".", 1)[-1].lower(),
         "loss": getattr(loss_cls, "name", loss_cls.__name__),
         "tau": cfg.loss.get("tau"),
         "q": cfg.loss.get("q"),

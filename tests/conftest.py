@@ -42,10 +42,11 @@ def tiny_cfg(compose_cfg) -> Callable[..., DictConfig]:
 def run_cli(
     script: str, *args: str, cwd: Path, timeout: float = 300, **kwargs
 ) -> subprocess.CompletedProcess:
-    """Run ``python <script> args`` from ``cwd`` as a user would; output dirs land in ``cwd``."""
+    """Run ``python <script> args`` (or ``python -m args``) from ``cwd`` as a user would; output
+    dirs land in ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, str(ROOT / script), *args],
+        [sys.executable, script if script == "-m" else str(ROOT / script), *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -1,0 +1,295 @@
+"""Training throughput: our pipeline against the common one, on the same data, device and model.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench.py                      # LeNet, ResNet-18, ResNet-50
+    OMP_NUM_THREADS=1 python benchmarks/bench.py --cases lenet --steps 300 --device cuda
+    OMP_NUM_THREADS=1 python benchmarks/bench.py --process            # whole train.py processes
+    python benchmarks/bench.py --tiny                                 # seconds; for the test suite
+
+"Ours" is phuber's path: uint8 images resident on the device, batches drawn by index, normalisation
+and augmentation batched on the device, metrics accumulated on the device (bf16 autocast and
+channels_last on CUDA). The reference is the common path, as in the earlier reproduction: a
+torchvision-style data set of PIL images, PIL transforms, a ``DataLoader`` with workers, fp32 and
+``loss.item()`` every step. Each (pipeline, case) runs in its own process, so peak memory is its own.
+LeNet uses Fashion-MNIST's 60k images when Debian's ``dataset-fashion-mnist`` is installed; the
+ResNets use random 50k×32×32×3 images (CIFAR cannot be downloaded here).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision.transforms as T
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from phuber.dataset import DATASETS, DEBIAN_FASHION_MNIST, load_arrays  # noqa: E402
+from phuber.loss import PHuberCrossEntropy  # noqa: E402
+from phuber.network import LeNet, resnet18, resnet50  # noqa: E402
+from phuber.transform import BatchTransform  # noqa: E402
+
+CASES: dict[str, dict[str, Any]] = {
+    "lenet": {"model": LeNet, "n": 60000, "shape": (1, 28, 28), "batch": 32, "augment": False},
+    "resnet18": {
+        "model": resnet18,
+        "n": 50000,
+        "shape": (3, 32, 32),
+        "batch": 128,
+        "augment": True,
+    },
+    "resnet50": {"model": resnet50, "n": 50000, "shape": (3, 32, 32), "batch": 64, "augment": True},
+}
+
+
+def load_case(name: str, tiny: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """uint8 images (N, C, H, W), int64 labels, and where they came from."""
+    case = CASES[name]
+    if name == "lenet" and not tiny and DEBIAN_FASHION_MNIST.is_dir():
+        images, labels = load_arrays("fashion_mnist", ROOT / "data", train=True)
+        return images.numpy(), labels.numpy(), "Fashion-MNIST (60k, real)"
+    n = 256 if tiny else case["n"]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, *case["shape"]), dtype=np.uint8)
+    return images, rng.integers(0, 10, n), f"random {n}×{'×'.join(map(str, case['shape']))}"
+
+
+def make_model(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    case = CASES[name]
+    model = case["model"](num_classes=10, in_channels=case["shape"][0]).to(device)
+    if name == "lenet":
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    kwargs = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+    return model, torch.optim.SGD(model.parameters(), **kwargs)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def batch_size(name: str, tiny: bool) -> int:
+    return 4 if tiny else CASES[name]["batch"]
+
+
+def run_ours(name: str, steps: int, device: torch.device, tiny: bool, start: float) -> dict:
+    case = CASES[name]
+    images_np, labels_np, source = load_case(name, tiny)
+    images = torch.from_numpy(images_np).to(device)
+    labels = torch.from_numpy(labels_np).to(device)
+    info = DATASETS["fashion_mnist" if name == "lenet" else "cifar10"]
+    gen = torch.Generator(device).manual_seed(0)
+    transform = BatchTransform(info.mean, info.std, device, case["augment"], generator=gen)
+    model, optimizer = make_model(name, device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn, batch = PHuberCrossEntropy(tau=10), batch_size(name, tiny)
+    sums = torch.zeros(2, device=device)
+    perm = torch.randperm(len(labels), device=device)
+    times = []
+    for step in range(steps + 1):
+        index = perm[(step * batch) % len(labels) :][:batch]
+        x = transform(images[index])
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            logits = model(x)
+            loss = loss_fn(logits, labels[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums += torch.stack([loss.detach(), (logits.argmax(1) == labels[index]).sum().float()])
+        if step == 0:
+            sync(device)
+            times.append(time.perf_counter())
+    sync(device)
+    times.append(time.perf_counter())
+    sums.tolist()
+    return _result(source, times, start, steps, batch, len(labels), device)
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """What torchvision's MNIST/CIFAR classes do per item: array → PIL image → transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Any) -> None:
+        self.images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+        self.labels, self.transform = labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def reference_loader(name: str, tiny: bool, workers: int, device: torch.device):
+    case = CASES[name]
+    images, labels, source = load_case(name, tiny)
+    info = DATASETS["fashion_mnist" if name == "lenet" else "cifar10"]
+    augment = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if case["augment"] else []
+    transform = T.Compose([*augment, T.ToTensor(), T.Normalize(info.mean, info.std)])
+    loader = torch.utils.data.DataLoader(
+        PILDataset(images, labels, transform),
+        batch_size=batch_size(name, tiny),
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    return loader, source, len(labels)
+
+
+def run_reference(
+    name: str, steps: int, device: torch.device, tiny: bool, start: float, workers: int
+) -> dict:
+    loader, source, n = reference_loader(name, tiny, workers, device)
+    model, optimizer = make_model(name, device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times, step, losses = [], 0, []
+    while step <= steps:
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())  # the host sync the common loop does every step
+            (logits.argmax(1) == y).sum().item()
+            if step == 0:
+                times.append(time.perf_counter())
+            step += 1
+            if step > steps:
+                break
+    times.append(time.perf_counter())
+    return _result(source, times, start, steps, batch_size(name, tiny), n, device)
+
+
+def _result(source, times, start, steps, batch, n, device) -> dict:
+    rate = steps * batch / (times[-1] - times[0])
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB on Linux
+    result = {
+        "data": source,
+        "images_per_s": rate,
+        "epoch_time_s": n / rate,
+        "time_to_first_step_s": times[0] - start,
+        "peak_rss_mib": peak_rss,
+    }
+    if device.type == "cuda":
+        result["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def worker(args: argparse.Namespace) -> dict:
+    start = time.perf_counter()
+    device = torch.device(args.device)
+    if args.worker == "ours":
+        return run_ours(args.case, args.steps, device, args.tiny, start)
+    return run_reference(args.case, args.steps, device, args.tiny, start, args.workers)
+
+
+def in_subprocess(pipeline: str, case: str, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--worker", pipeline, "--case", case]
+    command += ["--steps", str(args.steps), "--device", args.device, "--workers", str(args.workers)]
+    command += ["--tiny"] if args.tiny else []
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{pipeline} {case} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def process_benchmark(args: argparse.Namespace) -> dict:
+    """Whole processes, one Fashion-MNIST epoch of LeNet + test evaluation each."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env["PYTHONPATH"] = str(ROOT)
+    load_arrays("fashion_mnist", ROOT / "data", train=True)  # extract the IDX files, untimed
+    commands = {
+        "ours": [
+            sys.executable, str(ROOT / "train.py"), "dataset=fashion_mnist", "model=lenet",
+            "loss=phuber_ce", "hparams.epochs=1", "seed=0", f"device={args.device}",
+            f"dataset.root={ROOT / 'data'}", "hydra.run.dir=/tmp/phuber_bench_ours",
+        ],
+        "reference": [
+            sys.executable, str(ROOT / "benchmarks" / "reference_train.py"),
+            "--device", args.device, "--workers", str(args.workers),
+            "--root", str(ROOT / "data"),
+        ],
+    }  # fmt: skip
+    results = {}
+    for name, command in commands.items():
+        start = time.perf_counter()
+        out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        results[name] = {"process_s": time.perf_counter() - start, "tail": out.stdout[-200:]}
+        print(f"{name:>9}: {results[name]['process_s']:.1f} s", flush=True)
+    results["ratio"] = results["reference"]["process_s"] / results["ours"]["process_s"]
+    print(f"reference / ours = {results['ratio']:.2f}x")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--steps", type=int, default=100, help="timed steps after the first")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (reference)")
+    parser.add_argument("--tiny", action="store_true", help="256 random images, a few steps")
+    parser.add_argument("--process", action="store_true", help="time whole train processes")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
+    parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    if args.tiny:  # a smoke test: a few small batches through both pipelines
+        args.steps = min(args.steps, 2)
+    report: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "commit": _commit(),
+        "command": " ".join(sys.argv),
+        "cases": {},
+    }
+    header = (
+        f"{'case':<9} {'pipeline':<9} {'img/s':>9} {'epoch s':>9} {'1st step s':>10} {'RSS MiB':>8}"
+    )
+    print(header)
+    for case in args.cases:
+        rows = {p: in_subprocess(p, case, args) for p in ("ours", "reference")}
+        rows["speedup"] = rows["ours"]["images_per_s"] / rows["reference"]["images_per_s"]
+        report["cases"][case] = rows
+        for pipeline in ("ours", "reference"):
+            r = rows[pipeline]
+            print(
+                f"{case:<9} {pipeline:<9} {r['images_per_s']:>9.0f} {r['epoch_time_s']:>9.1f}"
+                f" {r['time_to_first_step_s']:>10.2f} {r['peak_rss_mib']:>8.0f}"
+            )
+        print(f"{case:<9} {'ours/ref':<9} {rows['speedup']:>8.2f}x   ({rows['ours']['data']})")
+    if args.process:
+        report["process"] = process_benchmark(args)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2))
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
+        return out.stdout.decode().strip()
+    except OSError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()
