@@ -9,7 +9,7 @@
 and augmentation batched on the device, metrics accumulated on the device (bf16 autocast and
 channels_last on CUDA). The reference is the common path, as in the earlier reproduction: a
 torchvision-style data set of PIL images, PIL transforms, a ``DataLoader`` with workers, fp32 and
-``loss.item()`` every step. Each (pipeline, case) runs in its own process, so peak memory is its own.
+``loss.item()`` every step. Each (pipeline, case) runs in its own process (peak memory is its own).
 LeNet uses Fashion-MNIST's 60k images when Debian's ``dataset-fashion-mnist`` is installed; the
 ResNets use random 50k×32×32×3 images (CIFAR cannot be downloaded here).
 """

@@ -1,4 +1,4 @@
-"""From run directories to the paper's tables: ``python -m phuber.report DIR [DIR ...] [--out OUT]``.
+"""From run directories to the paper's tables: ``python -m phuber.report DIR [...] [--out OUT]``.
 
 Reads every ``metrics.json`` under the given sweep or run directories, groups completed runs by data
 set, model, loss (with τ, q and clipping) and ρ, and aggregates test accuracy over seeds (mean and
