@@ -34,6 +34,8 @@ def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)
             log.error(f"{type(err).__name__}: {err}")
+            if hasattr(err, "hand_on"):  # a preempted run: let a launcher's handler requeue it
+                err.hand_on()
             if hydra_cfg.mode == RunMode.MULTIRUN and getattr(err, "exit_code", None) is None:
                 return None
             sys.exit(getattr(err, "exit_code", None) or EXIT_USER_ERROR)

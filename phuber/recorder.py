@@ -28,6 +28,18 @@ def run_summary(cfg: DictConfig, seed: int) -> dict[str, Any]:
     }
 
 
+def run_name(summary: dict[str, Any]) -> str:
+    """A TensorBoard run name telling runs of a sweep apart: ``phuber_ce_tau10_rho0.4_seed1``."""
+    name = summary["loss"]
+    if summary.get("tau") is not None:
+        name += f"_tau{summary['tau']:g}"
+    if summary.get("q") is not None:
+        name += f"_q{summary['q']:g}"
+    if summary.get("grad_clip_max_norm") is not None:
+        name += f"_clip{summary['grad_clip_max_norm']:g}"
+    return f"{name}_rho{summary['corrupt_prob']:g}_seed{summary['seed']}"
+
+
 class Recorder:
     """Writes a run's metrics; ``history`` carries over from a resumed checkpoint."""
 
@@ -52,8 +64,11 @@ class Recorder:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops events a crashed run logged after its last checkpoint.
-            self.writer = SummaryWriter(str(out_dir), purge_step=len(self.metrics["history"]))
+            # Events go to out_dir/<run name>, so `tensorboard --logdir multirun/DATE/TIME` names
+            # each run by its loss, τ, ρ and seed. purge_step drops events a crashed run logged
+            # after its last checkpoint.
+            log_dir = out_dir / run_name(summary)
+            self.writer = SummaryWriter(str(log_dir), purge_step=len(self.metrics["history"]))
             self.writer.add_text("config", f"<pre>{OmegaConf.to_yaml(cfg)}</pre>")
 
     def data(self, info: dict[str, Any]) -> None:

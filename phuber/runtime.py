@@ -84,14 +84,20 @@ class Precision:
 
 
 class StopSignals:
-    """Turns SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit) into a flag that
-    the training loop checks between steps, so it can save and exit cleanly."""
+    """Turns SIGTERM, SIGINT, SIGUSR1 (Slurm's warning before a time limit) and SIGUSR2
+    (submitit's) into a flag that the training loop checks between steps, so it can save and exit
+    cleanly. ``previous_handler`` is what was installed before, e.g. submitit's requeue handler,
+    for the caller to hand the signal on to once the checkpoint is written."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
+
+    @property
+    def previous_handler(self) -> Any:
+        return self._previous.get(self.received) if self.received is not None else None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum

@@ -4,6 +4,7 @@ Data stays on the device as uint8 tensors; each epoch is a permutation of indice
 accumulated in device tensors and read once per epoch, so no step waits on the host.
 """
 
+import json
 import logging
 import math
 import signal
@@ -42,9 +43,17 @@ log = logging.getLogger(__name__)
 class Preempted(PhuberError):
     """The run was stopped by a signal after saving a checkpoint it can resume from."""
 
-    def __init__(self, message: str, signum: int) -> None:
+    def __init__(self, message: str, signals: StopSignals) -> None:
         super().__init__(message)
-        self.exit_code = 128 + signum  # the shell's convention for "ended by signal N"
+        self.signum = signals.received
+        self.exit_code = 128 + self.signum  # the shell's convention for "ended by signal N"
+        self.previous_handler = signals.previous_handler
+
+    def hand_on(self) -> None:
+        """Call the handler that was installed before ours (submitit's requeue, say), if any."""
+        handler = self.previous_handler
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(self.signum, None)
 
 
 class NonFiniteLoss(PhuberError):
@@ -101,8 +110,9 @@ class Trainer:
         )
         self.eval_transform = BatchTransform(info.mean, info.std, self.device)
         self.progress = Progress()
-        if cfg.checkpoint:
-            self.resume(cfg.checkpoint)
+        checkpoint = cfg.checkpoint or _unfinished_checkpoint(out_dir)
+        if checkpoint:
+            self.resume(str(checkpoint))
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -178,7 +188,7 @@ class Trainer:
                     recorder.epoch(row)  # appends to p.history
                     self.save("most_recent.pt")
                     if signals.received is not None and p.epoch < cfg.hparams.epochs:
-                        raise Preempted(self._preempted_message(signals.received), signals.received)
+                        raise Preempted(self._preempted_message(signals.received), signals)
         except Preempted:
             recorder.finish("preempted")
             raise
@@ -249,7 +259,7 @@ class Trainer:
             if signals.received is not None and p.step_in_epoch < steps:
                 self._check_finite(first_bad)
                 self.save("most_recent.pt")
-                raise Preempted(self._preempted_message(signals.received), signals.received)
+                raise Preempted(self._preempted_message(signals.received), signals)
         bar.close()
         self._check_finite(first_bad)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -292,6 +302,22 @@ class Trainer:
             f"{self.progress.step_in_epoch}; saved {path}.\n"
             f"  resume with the same command plus: checkpoint={path}"
         )
+
+
+def _unfinished_checkpoint(out_dir: Path) -> Path | None:
+    """``out_dir/most_recent.pt`` if the run in ``out_dir`` was interrupted: a requeued Slurm job,
+    or the same command re-run into the same ``hydra.run.dir``, continues where it stopped."""
+    path, metrics = out_dir / "most_recent.pt", out_dir / "metrics.json"
+    if not path.is_file() or not metrics.is_file():
+        return None
+    try:
+        status = json.loads(metrics.read_text()).get("status")
+    except ValueError:
+        return None
+    if status == "completed":
+        return None
+    log.warning(f"{out_dir} holds an unfinished run ({status}): resuming from {path}")
+    return path
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:

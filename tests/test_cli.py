@@ -31,7 +31,7 @@ def test_train_then_eval(tmp_path):
     run_dir = only_run_dir(tmp_path / "outputs")
     for name in (".hydra", "train.log", "metrics.json", "most_recent.pt", "final_model.pt"):
         assert (run_dir / name).exists(), name
-    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert list(run_dir.glob("phuber_ce_tau10_rho0.2_seed0/events.out.tfevents.*"))
     assert "realized_noise_rate" in (run_dir / "train.log").read_text()
     test_acc = json.loads((run_dir / "metrics.json").read_text())["final"]["test_acc"]
 
@@ -165,7 +165,7 @@ def test_missing_real_data_offline(tmp_path):
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2])
 def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig):
     args = ["seed=0", "device=cpu", "hparams.epochs=3", "hparams.batch_size=8", "tensorboard=false"]
     args += ["dataset.train.corrupt_prob=0.4", "hydra.run.dir=interrupted"]
@@ -198,10 +198,17 @@ def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig):
 
     resumed = [a for a in args if not a.startswith("hydra.run.dir")]
     checkpoint = tmp_path / "interrupted/most_recent.pt"
-    result = run_cli(
-        "train.py", *resumed, f"checkpoint={checkpoint}", "hydra.run.dir=resumed", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    if sig == signal.SIGUSR2:  # as a requeued job: the same command into the same run dir
+        result = run_cli("train.py", *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "holds an unfinished run (preempted): resuming" in result.stdout
+        (tmp_path / "resumed").symlink_to(tmp_path / "interrupted")
+        checkpoint = None
+    if checkpoint is not None:
+        result = run_cli(
+            "train.py", *resumed, f"checkpoint={checkpoint}", "hydra.run.dir=resumed", cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
     result = run_cli("train.py", *resumed, "hydra.run.dir=straight", cwd=tmp_path)
     assert result.returncode == 0
     a = load_checkpoint(tmp_path / "resumed/final_model.pt")["model"]

@@ -47,7 +47,9 @@ def test_run_writes_metrics_checkpoints_and_tensorboard(tiny_cfg, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags = set()
-    for event_file in tmp_path.glob("events.out.tfevents.*"):
+    (log_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert log_dir.name == "phuber_ce_tau10_rho0.4_seed0"
+    for event_file in log_dir.glob("events.out.tfevents.*"):
         tags |= set(EventAccumulator(str(event_file)).Reload().Tags()["scalars"])
     expected = {
         "train/loss",
@@ -59,7 +61,7 @@ def test_run_writes_metrics_checkpoints_and_tensorboard(tiny_cfg, tmp_path):
         "grad/norm",
     }
     assert expected | {"test/acc", "test/loss", "noise/realized_rate"} <= tags
-    train_loss = EventAccumulator(str(tmp_path)).Reload().Scalars("train/loss")
+    train_loss = EventAccumulator(str(log_dir)).Reload().Scalars("train/loss")
     assert [e.step for e in train_loss] == [0, 1]
     assert train_loss[-1].value == pytest.approx(metrics["history"][-1]["train_loss"], rel=1e-6)
 
