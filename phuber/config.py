@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from phuber.dataset import DATASETS
 from phuber.errors import ConfigError
+from phuber.noise import ASYMMETRIC_FLIPS, NOISE_TYPES
 
 
 def _is_int(v: Any) -> bool:
@@ -71,6 +72,11 @@ def validate(cfg: DictConfig, need_checkpoint: bool = False) -> None:
     info = DATASETS.get(name)
     if info is None:
         bad("dataset.name", name, f"one of {sorted(DATASETS)}")
+    noise_type = OmegaConf.select(cfg, "dataset.train.noise_type", default="symmetric")
+    if noise_type not in NOISE_TYPES:
+        bad("dataset.train.noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
+    elif noise_type == "asymmetric" and name not in ASYMMETRIC_FLIPS:
+        bad("dataset.train.noise_type", noise_type, f"used with one of {sorted(ASYMMETRIC_FLIPS)}")
     for key in ("dataset.num_classes", "model.num_classes"):
         value = OmegaConf.select(cfg, key)
         if info is not None and value is not None and value != info.num_classes:

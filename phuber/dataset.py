@@ -17,7 +17,7 @@ import torchvision
 from omegaconf import DictConfig
 
 from phuber.errors import DataError
-from phuber.noise import symmetric_noise
+from phuber.noise import apply_transition, transition_matrix
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -86,17 +86,18 @@ class Data:
 def load_data(cfg: DictConfig) -> Data:
     """Build the splits described by a ``dataset`` config node.
 
-    The training set is corrupted with symmetric noise (``train.corrupt_prob``,
-    ``train.noise_seed``); a fraction ``val.split`` of it, drawn with ``val.seed`` as upstream's
-    ``random_split`` draws it, becomes the validation set, noisy labels included.
+    The training set is corrupted with ``train.noise_type`` noise (symmetric by default) of rate
+    ``train.corrupt_prob``, drawn with ``train.noise_seed``; a fraction ``val.split`` of it,
+    drawn with ``val.seed`` as upstream's ``random_split`` draws it, becomes the validation set,
+    noisy labels included.
     """
     info = DATASETS[cfg.name]
     train = val = test = None
     if cfg.train.use or cfg.val.use:
         images, labels = load_arrays(cfg.name, cfg.root, train=True, download=cfg.download)
-        noisy, is_noisy = symmetric_noise(
-            labels.numpy(), info.num_classes, cfg.train.corrupt_prob, seed=cfg.train.noise_seed
-        )
+        noise_type = cfg.train.get("noise_type", "symmetric")
+        matrix = transition_matrix(noise_type, info.num_classes, cfg.train.corrupt_prob, cfg.name)
+        noisy, is_noisy = apply_transition(labels.numpy(), matrix, seed=cfg.train.noise_seed)
         full = Split(images, torch.from_numpy(noisy), labels, torch.from_numpy(is_noisy))
         split = cfg.val.split or 0.0
         n_val = int(len(full) * split)

@@ -1,6 +1,193 @@
-"""Symmetric label noise, vectorised, with its own random generator."""
+"""Label noise as a row-stochastic transition matrix T (T[i, j] = P(noisy label j | true label i)),
+sampled vectorised with its own random generator: symmetric, asymmetric (class-conditional flips
+common in the literature) and pair-flip noise are one mechanism."""
 
 import numpy as np
+
+NOISE_TYPES = ("symmetric", "asymmetric", "pairflip")
+
+# Asymmetric flips as in Patrini et al. (2017) and later work: true class → noisy class.
+_MNIST_FLIPS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
+# CIFAR-10: truck → automobile, bird → airplane, deer → horse, cat ↔ dog.
+_CIFAR10_FLIPS = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+# CIFAR-100: the super-class (coarse label) of each of the 100 fine classes.
+CIFAR100_COARSE = np.array(
+    [
+        "4",
+        "1",
+        "14",
+        "8",
+        "0",
+        "6",
+        "7",
+        "7",
+        "18",
+        "3",
+        "3",
+        "14",
+        "9",
+        "18",
+        "7",
+        "11",
+        "3",
+        "9",
+        "7",
+        "11",
+        "6",
+        "11",
+        "5",
+        "10",
+        "7",
+        "6",
+        "13",
+        "15",
+        "3",
+        "15",
+        "0",
+        "11",
+        "1",
+        "10",
+        "12",
+        "14",
+        "16",
+        "9",
+        "11",
+        "5",
+        "5",
+        "19",
+        "8",
+        "8",
+        "15",
+        "13",
+        "14",
+        "17",
+        "18",
+        "10",
+        "16",
+        "4",
+        "17",
+        "4",
+        "2",
+        "0",
+        "17",
+        "4",
+        "18",
+        "17",
+        "10",
+        "3",
+        "2",
+        "12",
+        "12",
+        "16",
+        "12",
+        "1",
+        "9",
+        "19",
+        "2",
+        "10",
+        "0",
+        "1",
+        "16",
+        "12",
+        "9",
+        "13",
+        "15",
+        "13",
+        "16",
+        "19",
+        "2",
+        "4",
+        "6",
+        "19",
+        "5",
+        "5",
+        "8",
+        "19",
+        "18",
+        "1",
+        "2",
+        "15",
+        "6",
+        "0",
+        "17",
+        "8",
+        "14",
+        "13",
+    ],
+    dtype=np.int64,
+)
+
+
+def _cifar100_flips() -> dict[int, int]:
+    """Each fine class → the next fine class (cyclically) of its super-class."""
+    flips = {}
+    for coarse in range(20):
+        members = np.flatnonzero(coarse == CIFAR100_COARSE)
+        flips.update({int(a): int(b) for a, b in zip(members, np.roll(members, -1), strict=True)})
+    return flips
+
+
+ASYMMETRIC_FLIPS = {
+    "mnist": _MNIST_FLIPS,
+    "mnist_5k": _MNIST_FLIPS,
+    "cifar10": _CIFAR10_FLIPS,
+    "cifar100": _cifar100_flips(),
+}
+
+
+def _check_rate(corrupt_prob: float) -> None:
+    if not 0.0 <= corrupt_prob <= 1.0:
+        raise ValueError(f"corrupt_prob must be in [0, 1], got corrupt_prob={corrupt_prob}")
+
+
+def transition_matrix(
+    noise_type: str, num_classes: int, corrupt_prob: float, dataset_name: str | None = None
+) -> np.ndarray:
+    """The K×K row-stochastic matrix of a noise model with rate ρ = ``corrupt_prob``.
+
+    - ``symmetric``: T = (1 − ρ)·I + ρ/(K − 1) off the diagonal.
+    - ``asymmetric``: each class listed for ``dataset_name`` in ``ASYMMETRIC_FLIPS`` goes to its
+      partner with probability ρ; the other classes are kept.
+    - ``pairflip``: class c goes to c + 1 (mod K) with probability ρ.
+    """
+    _check_rate(corrupt_prob)
+    k = num_classes
+    if noise_type == "symmetric":
+        if k < 2:
+            raise ValueError(f"num_classes must be >= 2 for label noise, got num_classes={k}")
+        return np.full((k, k), corrupt_prob / (k - 1)) + np.eye(k) * (
+            1 - corrupt_prob * k / (k - 1)
+        )
+    if noise_type == "pairflip":
+        return (1 - corrupt_prob) * np.eye(k) + corrupt_prob * np.roll(np.eye(k), 1, axis=1)
+    if noise_type == "asymmetric":
+        if dataset_name not in ASYMMETRIC_FLIPS:
+            raise ValueError(
+                f"asymmetric noise has no class mapping for dataset {dataset_name!r}; "
+                f"one of {sorted(ASYMMETRIC_FLIPS)}"
+            )
+        matrix = np.eye(k)
+        for source, target in ASYMMETRIC_FLIPS[dataset_name].items():
+            matrix[source, source] = 1 - corrupt_prob
+            matrix[source, target] = corrupt_prob
+        return matrix
+    raise ValueError(f"noise_type must be one of {NOISE_TYPES}, got {noise_type!r}")
+
+
+def apply_transition(
+    labels: np.ndarray, matrix: np.ndarray, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw each noisy label from row ``matrix[label]``: returns ``(noisy_labels, is_noisy)``.
+
+    Vectorised (one uniform draw per label against the rows' cumulative sums) with its own
+    ``numpy.random.Generator(seed)``: NumPy's and torch's global RNGs are untouched.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    cdf = np.cumsum(matrix, axis=1)
+    cdf[:, -1] = 1.0  # guard against rounding
+    u = np.random.default_rng(seed).random(labels.shape[0])
+    noisy = (u[:, None] >= cdf[labels]).sum(axis=1).astype(np.int64)
+    return noisy, noisy != labels
 
 
 def symmetric_noise(
@@ -19,20 +206,24 @@ def symmetric_noise(
     Uses its own ``numpy.random.Generator(seed)``: NumPy's and torch's global RNGs are untouched.
     Returns ``(noisy_labels, is_noisy)``, an int64 array and a boolean mask.
     """
-    if not 0.0 <= corrupt_prob <= 1.0:
-        raise ValueError(f"corrupt_prob must be in [0, 1], got corrupt_prob={corrupt_prob}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2 for label noise, got num_classes={num_classes}")
+    matrix = transition_matrix("symmetric", num_classes, corrupt_prob)
+    if not exact:
+        return apply_transition(labels, matrix, seed)
     labels = np.asarray(labels, dtype=np.int64)
     rng = np.random.default_rng(seed)
     n = labels.shape[0]
-    if exact:
-        is_noisy = np.zeros(n, dtype=bool)
-        is_noisy[rng.choice(n, size=round(corrupt_prob * n), replace=False)] = True
-    else:
-        is_noisy = rng.random(n) < corrupt_prob
+    is_noisy = np.zeros(n, dtype=bool)
+    is_noisy[rng.choice(n, size=round(corrupt_prob * n), replace=False)] = True
     # An offset in 1..K-1 moves a label uniformly onto one of the other classes.
-    offsets = rng.integers(1, num_classes, size=int(is_noisy.sum()))
     noisy = labels.copy()
-    noisy[is_noisy] = (labels[is_noisy] + offsets) % num_classes
+    noisy[is_noisy] = (
+        labels[is_noisy] + rng.integers(1, num_classes, int(is_noisy.sum()))
+    ) % num_classes
     return noisy, is_noisy
+
+
+def realized_transition(clean: np.ndarray, noisy: np.ndarray, num_classes: int) -> np.ndarray:
+    """The empirical transition matrix: row i is the distribution of noisy labels of class i."""
+    counts = np.zeros((num_classes, num_classes))
+    np.add.at(counts, (clean, noisy), 1)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)

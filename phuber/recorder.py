@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,6 +23,7 @@ def run_summary(cfg: DictConfig, seed: int) -> dict[str, Any]:
         "tau": cfg.loss.get("tau"),
         "q": cfg.loss.get("q"),
         "corrupt_prob": cfg.dataset.train.corrupt_prob,
+        "noise_type": cfg.dataset.train.get("noise_type", "symmetric"),
         "grad_clip_max_norm": cfg.hparams.grad_clip_max_norm,
         "epochs": cfg.hparams.epochs,
         "seed": seed,
@@ -71,12 +73,15 @@ class Recorder:
             self.writer = SummaryWriter(str(log_dir), purge_step=len(self.metrics["history"]))
             self.writer.add_text("config", f"<pre>{OmegaConf.to_yaml(cfg)}</pre>")
 
-    def data(self, info: dict[str, Any]) -> None:
-        """Facts about the data (sizes, nominal and realized noise rate)."""
+    def data(self, info: dict[str, Any], transition: np.ndarray) -> None:
+        """Facts about the data (sizes, nominal and realized noise rate) and the realized
+        transition matrix (row i: the distribution of given labels of true class i)."""
         self.metrics["data"].update(info)
+        self.metrics["data"]["transition_matrix"] = transition.round(6).tolist()
         log.info("Data: " + ", ".join(f"{k}={_fmt(v)}" for k, v in info.items()))
-        if self.writer is not None and "realized_noise_rate" in info:
+        if self.writer is not None:
             self.writer.add_scalar("noise/realized_rate", info["realized_noise_rate"], 0)
+            self.writer.add_figure("noise/transition_matrix", _heatmap(transition), 0)
         self._save()
 
     def epoch(self, row: dict[str, Any]) -> None:
@@ -111,6 +116,21 @@ class Recorder:
 
     def _save(self) -> None:
         save_json(self.out_dir / "metrics.json", self.metrics)
+
+
+def _heatmap(matrix: np.ndarray) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(4.5, 4))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xlabel("given (noisy) label")
+    ax.set_ylabel("true label")
+    ax.set_title("realized transition matrix")
+    figure.colorbar(image)
+    return figure
 
 
 def _fmt(value: Any) -> str:

@@ -25,6 +25,7 @@ from phuber.config import validate
 from phuber.dataset import Split, load_data
 from phuber.errors import PhuberError
 from phuber.evaluate import evaluate
+from phuber.noise import realized_transition
 from phuber.recorder import Recorder, run_summary
 from phuber.runtime import (
     Precision,
@@ -175,7 +176,12 @@ class Trainer:
                 "corrupt_prob": cfg.dataset.train.corrupt_prob,
                 "realized_noise_rate": self.train_set.noise_rate,
                 "num_noisy": int(self.train_set.is_noisy.sum()),
-            }
+            },
+            realized_transition(
+                self.train_set.clean_labels.cpu().numpy(),
+                self.train_set.labels.cpu().numpy(),
+                self.data.info.num_classes,
+            ),
         )
         start = time.perf_counter()
         try:

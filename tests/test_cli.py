@@ -123,6 +123,12 @@ BAD_INPUTS = [
     ("device=gpu7", "device='gpu7'", "torch device"),
     ("checkpoint=/nonexistent/most_recent.pt", "checkpoint='/nonexistent", "existing file"),
     ("loss=huber", "loss", "phuber_ce"),
+    ("dataset.train.noise_type=uniform", "dataset.train.noise_type='uniform'", "pairflip"),
+    (
+        "dataset=fashion_mnist dataset.train.noise_type=asymmetric",
+        "noise_type='asymmetric'",
+        "cifar10",
+    ),
     ("dataset=imagenet", "dataset", "cifar10"),
 ]
 

@@ -28,6 +28,9 @@ def test_run_writes_metrics_checkpoints_and_tensorboard(tiny_cfg, tmp_path):
     assert metrics["summary"]["seed"] == 0 and metrics["summary"]["corrupt_prob"] == 0.4
     assert metrics["data"]["train_size"] == 3600 and metrics["data"]["val_size"] == 400
     assert abs(metrics["data"]["realized_noise_rate"] - 0.4) < 0.05
+    transition = metrics["data"]["transition_matrix"]
+    assert len(transition) == 10 and abs(transition[3][3] - 0.6) < 0.06
+    assert metrics["summary"]["noise_type"] == "symmetric"
     assert [row["epoch"] for row in metrics["history"]] == [0, 1]
     for key in (
         "train_loss",
@@ -101,6 +104,14 @@ def test_gradient_clipping_bounds_the_update(tiny_cfg, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["summary"]["grad_clip_max_norm"] == 0.1
     assert metrics["history"][0]["grad_norm"] > 0.1  # the logged norm is the one before clipping
+
+
+def test_asymmetric_noise_run(tiny_cfg, tmp_path):
+    train.run(
+        tiny_cfg("dataset.train.noise_type=asymmetric", "dataset.train.corrupt_prob=0.4"), tmp_path
+    )
+    transition = json.loads((tmp_path / "metrics.json").read_text())["data"]["transition_matrix"]
+    assert abs(transition[2][7] - 0.4) < 0.06 and transition[0][0] == 1.0  # 2→7; 0 is kept
 
 
 def test_mixed_precision_on_cpu_runs(tiny_cfg, tmp_path):
