@@ -3,9 +3,10 @@
 Reads every ``metrics.json`` under the given sweep or run directories, groups completed runs by data
 set, model, loss (with τ, q and clipping) and ρ, and aggregates test accuracy over seeds (mean and
 sample standard deviation). Prints one Markdown table per data set/model (rows: losses, columns: ρ),
-and writes ``report.md``, ``report.csv`` and ``report.png`` into OUT (default: the first DIR). Where
-the paper or the earlier reproduction report the same setting, their numbers stand beside ours.
-Runs still in progress or failed are listed, not dropped.
+and writes ``report.md``, ``report.csv``, ``report.png`` and, for noisy runs, ``memorisation.png``
+(memorised noise against epoch) into OUT (default: the first DIR). Where the paper or the earlier
+reproduction report the same setting, their numbers stand beside ours. Runs still in progress or
+failed are listed, not dropped.
 """
 
 import argparse
@@ -63,9 +64,11 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def collect(dirs: list[Path]) -> tuple[dict, list[tuple[Path, str]]]:
-    """``{(setting, rho): [test accuracies in %]}`` and the runs that did not complete."""
+def collect(dirs: list[Path]) -> tuple[dict, dict, list[tuple[Path, str]]]:
+    """``{(setting, rho): [test accuracies in %]}``, ``{(setting, rho): [memorisation curves]}``
+    and the runs that did not complete."""
     cells: dict[tuple[Setting, float], list[float]] = defaultdict(list)
+    curves: dict[tuple[Setting, float], list[list[float]]] = defaultdict(list)
     unfinished: list[tuple[Path, str]] = []
     for directory in dirs:
         for path in sorted(directory.rglob("metrics.json")):
@@ -89,8 +92,12 @@ def collect(dirs: list[Path]) -> tuple[dict, list[tuple[Path, str]]]:
             setting = Setting(
                 s["dataset"], s["model"], rank, s["loss"], tau, q, s.get("grad_clip_max_norm")
             )
-            cells[(setting, float(s["corrupt_prob"]))].append(100 * test_acc)
-    return cells, unfinished
+            key = (setting, float(s["corrupt_prob"]))
+            cells[key].append(100 * test_acc)
+            curve = [row.get("train_noisy_memorised") for row in metrics.get("history", [])]
+            if curve and None not in curve:
+                curves[key].append(curve)
+    return cells, curves, unfinished
 
 
 def load_references() -> dict[tuple, dict[str, tuple[float, float | None]]]:
@@ -120,7 +127,7 @@ def aggregate(values: list[float]) -> tuple[float, float]:
 
 def build(dirs: list[Path]) -> dict[str, Any]:
     """Everything the outputs need: rows per data set/model, and the unfinished runs."""
-    cells, unfinished = collect(dirs)
+    cells, curves, unfinished = collect(dirs)
     references = load_references()
     groups: dict[tuple[str, str], dict[Setting, dict[float, dict]]] = defaultdict(dict)
     for (setting, rho), values in sorted(
@@ -130,7 +137,7 @@ def build(dirs: list[Path]) -> dict[str, Any]:
         ref_key = (setting.dataset, setting.model, setting.loss, setting.tau, setting.clip, rho)
         row = groups[(setting.dataset, setting.model)].setdefault(setting, {})
         row[rho] = {"mean": mean, "std": std, "n": len(values), "refs": references.get(ref_key, {})}
-    return {"groups": groups, "unfinished": unfinished}
+    return {"groups": groups, "curves": curves, "unfinished": unfinished}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -217,6 +224,36 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
+def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
+    """Share of corrupted training examples predicted as their (wrong) given label, against the
+    epoch: one panel per data set/model and ρ, one line per loss (mean over seeds)."""
+    panels: dict[tuple[str, str, float], dict[Setting, list[list[float]]]] = defaultdict(dict)
+    for (setting, rho), runs in sorted(report["curves"].items(), key=lambda c: c[0][0].sort_key()):
+        panels[(setting.dataset, setting.model, rho)][setting] = runs
+    if not panels:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, ((dataset, model, rho), lines) in zip(axes[0], sorted(panels.items()), strict=True):
+        for setting, runs in lines.items():
+            length = min(len(run) for run in runs)
+            mean = [sum(run[e] for run in runs) / len(runs) for e in range(length)]
+            ax.plot(range(1, length + 1), [100 * m for m in mean], marker=".", label=setting.label)
+        ax.set_title(f"{dataset} / {model}, ρ = {rho:.1f}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("corrupted examples memorised (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m phuber.report", description=__doc__)
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories")
@@ -243,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "report.md").write_text(text)
     write_csv(report, out / "report.csv")
     plot(report, out / "report.png")
-    print(f"wrote {out / 'report.md'}, report.csv, report.png")
+    extra = ", memorisation.png" if plot_memorisation(report, out / "memorisation.png") else ""
+    print(f"wrote {out / 'report.md'}, report.csv, report.png{extra}")
     return 0
 
 

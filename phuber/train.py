@@ -73,8 +73,10 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-# Per-epoch sums accumulated on the device: loss·n, correct predictions, gradient norm.
-_SUMS = ("loss", "correct", "grad_norm")
+# Per-epoch sums accumulated on the device: loss·n, gradient norm, then counts of predictions that
+# match the given label, match it on corrupted examples (memorised noise), match the true label on
+# corrupted and on clean examples, and examples in a PHuber loss's linear (clipped) regime.
+_SUMS = ("loss", "grad_norm", "correct", "memorised", "noisy_true", "clean_true", "clipped")
 
 
 class Trainer:
@@ -110,6 +112,7 @@ class Trainer:
             info.mean, info.std, self.device, cfg.dataset.train.augment, generator=self.aug_gen
         )
         self.eval_transform = BatchTransform(info.mean, info.std, self.device)
+        self.n_noisy = int(self.train_set.is_noisy.sum())
         self.progress = Progress()
         checkpoint = cfg.checkpoint or _unfinished_checkpoint(out_dir)
         if checkpoint:
@@ -255,9 +258,9 @@ class Trainer:
             self.precision.scaler.update()
             if self.sched_per_step:
                 self.scheduler.step()
-            correct = (logits.detach().argmax(1) == labels).sum()
             loss = loss.detach()
-            sums += torch.stack([loss.double() * labels.shape[0], correct.double(), grad_norm])
+            counts = self._diagnostics(logits.detach(), labels, index)
+            sums += torch.cat([torch.stack([loss.double() * labels.shape[0], grad_norm]), counts])
             first_bad = torch.where(~loss.isfinite() & (first_bad < 0), step_counter, first_bad)
             step_counter += 1
             p.global_step += 1
@@ -272,15 +275,40 @@ class Trainer:
         if not self.sched_per_step:
             self.scheduler.step()
         p.step_in_epoch, p.perm, p.sums = 0, None, None
-        loss_sum, correct, grad_norm = sums.tolist()
-        return {
+        s = dict(zip(_SUMS, sums.tolist(), strict=True))
+        row = {
             "epoch": p.epoch,
-            "train_loss": loss_sum / len(data),
-            "train_acc": correct / len(data),
+            "train_loss": s["loss"] / len(data),
+            "train_acc": s["correct"] / len(data),
             "lr": lr,
-            "grad_norm": grad_norm / steps,
+            "grad_norm": s["grad_norm"] / steps,
             "epoch_time_s": time.perf_counter() - epoch_start,
         }
+        n_noisy = self.n_noisy
+        if n_noisy:
+            row["train_noisy_memorised"] = s["memorised"] / n_noisy
+            row["train_noisy_true_acc"] = s["noisy_true"] / n_noisy
+        if len(data) > n_noisy:
+            row["train_clean_true_acc"] = s["clean_true"] / (len(data) - n_noisy)
+        if hasattr(self.loss_fn, "clipped"):
+            row["train_clipped_frac"] = s["clipped"] / len(data)
+        return row
+
+    def _diagnostics(
+        self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
+    ) -> torch.Tensor:
+        """Counts for the memorisation diagnostics of one batch, as float64 on the device."""
+        data = self.train_set
+        pred = logits.argmax(1)
+        noisy = data.is_noisy[index]
+        given = pred == labels
+        true = pred == data.clean_labels[index]
+        clipped = torch.zeros_like(given)
+        if hasattr(self.loss_fn, "clipped"):
+            log_p = torch.log_softmax(logits.float(), 1).gather(1, labels[:, None]).squeeze(1)
+            clipped = self.loss_fn.clipped(log_p)
+        parts = [given, given & noisy, true & noisy, true & ~noisy, clipped]
+        return torch.stack([part.sum() for part in parts]).double()
 
     def _clip_or_measure(self, params: list[nn.Parameter]) -> torch.Tensor:
         """Global gradient norm (before clipping), clipping it to ``grad_clip_max_norm`` if set."""

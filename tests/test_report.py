@@ -92,3 +92,4 @@ def test_tiny_grid_through_multirun_and_report(tmp_path):
         assert float(row["test_acc_mean"]) == pytest.approx(statistics.mean(accs), abs=1e-3)
         assert float(row["test_acc_std"]) == pytest.approx(statistics.stdev(accs), abs=1e-3)
     assert "### mnist_5k / lenet" in out.stdout and (tmp_path / "rep" / "report.png").is_file()
+    assert (tmp_path / "rep" / "memorisation.png").is_file()  # the rho = 0.4 runs

@@ -143,3 +143,31 @@ def test_epoch_scheduler_and_sgd_path(tiny_cfg, tmp_path):
     train.run(cfg, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert history[0]["lr"] == pytest.approx(0.05) and history[1]["lr"] == pytest.approx(0.005)
+
+
+def test_memorisation_diagnostics_equal_direct_computation(tiny_cfg, tmp_path):
+    """With one step per epoch, the diagnostics describe the initial model on the training set."""
+    cfg = tiny_cfg("dataset.train.corrupt_prob=0.4", "hparams.batch_size=4000")
+    trainer = train.Trainer(cfg, tmp_path)
+    data = trainer.train_set
+    with torch.no_grad():
+        logits = trainer.model(trainer.train_transform(data.images))
+    pred = logits.argmax(1)
+    noisy = data.is_noisy
+    log_p = torch.log_softmax(logits, 1).gather(1, data.labels[:, None]).squeeze(1)
+
+    def share(hits: torch.Tensor) -> float:  # exact, from integer counts
+        return int(hits.sum()) / hits.numel()
+
+    expected = {
+        "train_noisy_memorised": share((pred == data.labels)[noisy]),
+        "train_noisy_true_acc": share((pred == data.clean_labels)[noisy]),
+        "train_clean_true_acc": share((pred == data.clean_labels)[~noisy]),
+        "train_clipped_frac": share(log_p <= -torch.log(torch.tensor(10.0))),
+        "train_acc": share(pred == data.labels),
+    }
+    trainer.fit()
+    row = json.loads((tmp_path / "metrics.json").read_text())["history"][0]
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value, abs=1e-9), key
+    assert 0 < row["train_clipped_frac"] < 1
