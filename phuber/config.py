@@ -8,6 +8,7 @@ import torch
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from phuber.clipping import CLIP_MODES
 from phuber.dataset import DATASETS
 from phuber.errors import ConfigError
 from phuber.noise import ASYMMETRIC_FLIPS, NOISE_TYPES
@@ -72,6 +73,11 @@ def validate(cfg: DictConfig, need_checkpoint: bool = False) -> None:
     info = DATASETS.get(name)
     if info is None:
         bad("dataset.name", name, f"one of {sorted(DATASETS)}")
+    mode = OmegaConf.select(cfg, "hparams.grad_clip_mode", default="global")
+    if mode not in CLIP_MODES:
+        bad("hparams.grad_clip_mode", mode, f"one of {list(CLIP_MODES)}")
+    elif mode != "global" and OmegaConf.select(cfg, "hparams.grad_clip_max_norm") is None:
+        bad("hparams.grad_clip_mode", mode, "used with a hparams.grad_clip_max_norm")
     noise_type = OmegaConf.select(cfg, "dataset.train.noise_type", default="symmetric")
     if noise_type not in NOISE_TYPES:
         bad("dataset.train.noise_type", noise_type, f"one of {list(NOISE_TYPES)}")

@@ -21,9 +21,14 @@ from omegaconf import DictConfig
 from torch import nn
 
 from phuber.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from phuber.clipping import (
+    clip_logit_gradients,
+    has_batch_norm,
+    per_example_clipped_backward,
+)
 from phuber.config import validate
-from phuber.dataset import Split, load_data
-from phuber.errors import PhuberError
+from phuber.dataset import DATASETS, Split, load_data
+from phuber.errors import ConfigError, PhuberError
 from phuber.evaluate import evaluate
 from phuber.noise import realized_transition
 from phuber.recorder import Recorder, run_summary
@@ -77,6 +82,7 @@ class Progress:
 # match the given label, match it on corrupted examples (memorised noise), match the true label on
 # corrupted and on clean examples, and examples in a PHuber loss's linear (clipped) regime.
 _SUMS = ("loss", "grad_norm", "correct", "memorised", "noisy_true", "clean_true", "clipped")
+_SUMS += ("grad_clipped",)  # examples whose gradient was clipped (per-example and logit modes)
 
 
 class Trainer:
@@ -88,13 +94,16 @@ class Trainer:
         self.device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
         self.seed = resolve_seed(cfg.seed)
         seed_everything(self.seed)
+        info = DATASETS[cfg.dataset.name]
+        self.model: nn.Module = instantiate(cfg.model, in_channels=info.channels).to(self.device)
+        self.precision = Precision(cfg.mixed_precision, self.device)
+        self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
+        self._check_clip_mode()
         self.data = load_data(cfg.dataset)
-        info = self.data.info
         self.train_set = self.data.train.to(self.device)
         self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
         self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
 
-        self.model: nn.Module = instantiate(cfg.model, in_channels=info.channels).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.compile else self.model
@@ -102,7 +111,6 @@ class Trainer:
         self.optimizer = instantiate(cfg.hparams.optimizer, self.model.parameters())
         self.scheduler = instantiate(cfg.hparams.scheduler, self.optimizer)
         self.sched_per_step = getattr(self.scheduler, "per_step", False)
-        self.precision = Precision(cfg.mixed_precision, self.device)
 
         # Separate generators for data order (CPU) and augmentation (device): saved and restored
         # with the checkpoint, they make a resumed run draw what an uninterrupted one would.
@@ -248,19 +256,15 @@ class Trainer:
         for step in bar:
             index = perm[step * batch_size : (step + 1) * batch_size]
             images, labels = self.train_transform(data.images[index]), data.labels[index]
-            with self.precision.autocast():
-                logits = self.forward(images)
-                loss = self.loss_fn(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.precision.scaler.scale(loss).backward()
-            grad_norm = self._clip_or_measure(params)
+            logits, loss, grad_norm, n_clipped = self._forward_backward(images, labels, params)
             self.precision.scaler.step(self.optimizer)
             self.precision.scaler.update()
             if self.sched_per_step:
                 self.scheduler.step()
             loss = loss.detach()
             counts = self._diagnostics(logits.detach(), labels, index)
-            sums += torch.cat([torch.stack([loss.double() * labels.shape[0], grad_norm]), counts])
+            head = torch.stack([loss.double() * labels.shape[0], grad_norm])
+            sums += torch.cat([head, counts, n_clipped.double()[None]])
             first_bad = torch.where(~loss.isfinite() & (first_bad < 0), step_counter, first_bad)
             step_counter += 1
             p.global_step += 1
@@ -292,7 +296,48 @@ class Trainer:
             row["train_clean_true_acc"] = s["clean_true"] / (len(data) - n_noisy)
         if hasattr(self.loss_fn, "clipped"):
             row["train_clipped_frac"] = s["clipped"] / len(data)
+        if self.clip_mode != "global":
+            row["train_grad_clipped_frac"] = s["grad_clipped"] / len(data)
         return row
+
+    def _forward_backward(
+        self, images: torch.Tensor, labels: torch.Tensor, params: list[nn.Parameter]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, loss, the gradient norm before clipping and the number of clipped examples,
+        with the (clipped) gradient left in the parameters' ``.grad``."""
+        max_norm = self.cfg.hparams.grad_clip_max_norm
+        n_clipped = torch.zeros((), device=self.device, dtype=torch.long)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.clip_mode == "per_example":
+            with torch.no_grad():
+                logits = self.forward(images)
+                loss = self.loss_fn(logits, labels)
+            grad_norm, n_clipped = per_example_clipped_backward(
+                self.model, self.loss_fn, images, labels, max_norm
+            )
+            return logits, loss, grad_norm.double(), n_clipped
+        with self.precision.autocast():
+            logits = self.forward(images)
+            if self.clip_mode == "logit":
+                clip_logit_gradients(logits, max_norm, n_clipped)
+            loss = self.loss_fn(logits, labels)
+        self.precision.scaler.scale(loss).backward()
+        return logits, loss, self._clip_or_measure(params), n_clipped
+
+    def _check_clip_mode(self) -> None:
+        """Refuse clipping modes this run cannot do correctly, before any data is read."""
+        mode = self.clip_mode
+        key = f"hparams.grad_clip_mode={mode!r}"
+        if mode == "per_example" and has_batch_norm(self.model):
+            raise ConfigError(
+                f"{key}: per-example gradients are undefined through BatchNorm (an example's "
+                f"gradient depends on the whole batch) and {type(self.model).__name__} has "
+                f"BatchNorm; use grad_clip_mode=logit, or model=lenet"
+            )
+        if mode == "per_example" and self.precision.dtype is not None:
+            raise ConfigError(f"{key} runs in float32: set mixed_precision=false")
+        if mode == "logit" and self.precision.dtype == torch.float16:
+            raise ConfigError(f"{key} needs bf16 or float32, not fp16 loss scaling")
 
     def _diagnostics(
         self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
@@ -311,10 +356,11 @@ class Trainer:
         return torch.stack([part.sum() for part in parts]).double()
 
     def _clip_or_measure(self, params: list[nn.Parameter]) -> torch.Tensor:
-        """Global gradient norm (before clipping), clipping it to ``grad_clip_max_norm`` if set."""
+        """Global gradient norm (before clipping), clipped to ``grad_clip_max_norm`` if set and the
+        mode is ``global``."""
         self.precision.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.hparams.grad_clip_max_norm
-        if max_norm is None:
+        if max_norm is None or self.clip_mode != "global":
             grads = [q.grad for q in params if q.grad is not None]
             return torch.nn.utils.get_total_norm(grads).double()
         return torch.nn.utils.clip_grad_norm_(params, max_norm).double()
