@@ -38,6 +38,9 @@ from phuber.loss import PHuberCrossEntropy  # noqa: E402
 from phuber.network import LeNet, resnet18, resnet50  # noqa: E402
 from phuber.transform import BatchTransform  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from reference_train import train_step  # noqa: E402
+
 CASES: dict[str, dict[str, Any]] = {
     "lenet": {"model": LeNet, "n": 60000, "shape": (1, 28, 28), "batch": 32, "augment": False},
     "resnet18": {
@@ -155,17 +158,10 @@ def run_reference(
     loader, source, n = reference_loader(name, tiny, workers, device)
     model, optimizer = make_model(name, device)
     loss_fn = torch.nn.CrossEntropyLoss()
-    times, step, losses = [], 0, []
+    times, step = [], 0
     while step <= steps:
         for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())  # the host sync the common loop does every step
-            (logits.argmax(1) == y).sum().item()
+            train_step(model, optimizer, loss_fn, x, y, device)
             if step == 0:
                 times.append(time.perf_counter())
             step += 1

@@ -19,6 +19,17 @@ from phuber.network import LeNet
 from phuber.scheduler import ExponentialDecayLR
 
 
+def train_step(model, optimizer, loss_fn, x, y, device) -> tuple[float, int]:
+    """One step the common way: copy the batch, fp32 forward/backward, read loss and hits back."""
+    x, y = x.to(device), y.to(device)
+    optimizer.zero_grad()
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    loss.backward()
+    optimizer.step()
+    return loss.item(), (logits.argmax(1) == y).sum().item()  # host syncs every step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default="data")
@@ -41,15 +52,10 @@ def main() -> None:
     total, correct, loss_sum = 0, 0, 0.0
     model.train()
     for x, y in tqdm.tqdm(loader, disable=True):
-        x, y = x.to(device), y.to(device)
-        optimizer.zero_grad()
-        logits = model(x)
-        loss = loss_fn(logits, y)
-        loss.backward()
-        optimizer.step()
+        loss, hits = train_step(model, optimizer, loss_fn, x, y, device)
         scheduler.step()
-        loss_sum += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
+        loss_sum += loss * len(y)
+        correct += hits
         total += len(y)
     writer.add_scalar("train loss (epoch)", loss_sum / total, 0)
     torch.save({"epoch": 1, "model": model.state_dict()}, f"{out}/most_recent.pt")

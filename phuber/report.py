@@ -196,14 +196,9 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
 
 def plot(report: dict[str, Any], path: Path) -> None:
     """Test accuracy against ρ, one line per loss, error bars = std over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     groups = report["groups"]
-    figure, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
-    for ax, ((dataset, model), rows) in zip(axes[0], groups.items(), strict=True):
+    figure, axes = _panels(len(groups), 5.5, 4)
+    for ax, ((dataset, model), rows) in zip(axes, groups.items(), strict=True):
         for setting, row in rows.items():
             rhos = sorted(row)
             ax.errorbar(
@@ -214,14 +209,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
                 capsize=3,
                 label=setting.label,
             )
-        ax.set_title(f"{dataset} / {model}")
-        ax.set_xlabel("label corruption probability ρ")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
+        _style(ax, f"{dataset} / {model}", "label corruption probability ρ", "test accuracy (%)")
+    _save(figure, path)
 
 
 def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
@@ -232,26 +221,43 @@ def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
         panels[(setting.dataset, setting.model, rho)][setting] = runs
     if not panels:
         return False
+    figure, axes = _panels(len(panels), 4.5, 3.8)
+    for ax, ((dataset, model, rho), lines) in zip(axes, sorted(panels.items()), strict=True):
+        for setting, runs in lines.items():
+            length = min(len(run) for run in runs)
+            mean = [sum(run[e] for run in runs) / len(runs) for e in range(length)]
+            ax.plot(range(1, length + 1), [100 * m for m in mean], marker=".", label=setting.label)
+        title = f"{dataset} / {model}, ρ = {rho:.1f}"
+        _style(ax, title, "epoch", "corrupted examples memorised (%)")
+    _save(figure, path)
+    return True
+
+
+def _panels(n: int, width: float, height: float) -> tuple[Any, Any]:
+    """A row of ``n`` panels, drawn with the Agg backend (headless)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
-    for ax, ((dataset, model, rho), lines) in zip(axes[0], sorted(panels.items()), strict=True):
-        for setting, runs in lines.items():
-            length = min(len(run) for run in runs)
-            mean = [sum(run[e] for run in runs) / len(runs) for e in range(length)]
-            ax.plot(range(1, length + 1), [100 * m for m in mean], marker=".", label=setting.label)
-        ax.set_title(f"{dataset} / {model}, ρ = {rho:.1f}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("corrupted examples memorised (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    figure, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return figure, axes[0]
+
+
+def _style(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _save(figure: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     figure.savefig(path, dpi=150)
     plt.close(figure)
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
