@@ -171,3 +171,24 @@ def test_memorisation_diagnostics_equal_direct_computation(tiny_cfg, tmp_path):
     for key, value in expected.items():
         assert row[key] == pytest.approx(value, abs=1e-9), key
     assert 0 < row["train_clipped_frac"] < 1
+
+
+def test_signal_is_handed_on_to_the_previous_handler():
+    """Under submitit, its requeue handler must still run once the checkpoint is written."""
+    import os
+    import signal
+
+    from phuber.runtime import StopSignals
+
+    calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
+    try:
+        with StopSignals() as signals:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        assert signals.received == signal.SIGUSR2 and calls == []  # ours ran, not theirs
+        error = train.Preempted("stopped", signals)
+        assert error.exit_code == 128 + signal.SIGUSR2
+        error.hand_on()
+        assert calls == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
