@@ -377,6 +377,9 @@ class Trainer:
 
     def _preempted_message(self, signum: int) -> str:
         path = self.out_dir / "most_recent.pt"
+        if not self.cfg.save:
+            where = f"epoch {self.progress.epoch}, step {self.progress.step_in_epoch}"
+            return f"stopped by {signal.Signals(signum).name} at {where}; save=false: nothing saved"
         return (
             f"stopped by {signal.Signals(signum).name} at epoch {self.progress.epoch}, step "
             f"{self.progress.step_in_epoch}; saved {path}.\n"
