@@ -13,61 +13,79 @@ from phuber.dataset import DATASETS
 from phuber.errors import ConfigError
 from phuber.noise import ASYMMETRIC_FLIPS, NOISE_TYPES
 
+# (key, check, what is allowed): the message for a value that fails is "key=value: must be allowed".
+Rule = tuple[str, Callable[[Any], bool], str]
 
-def _is_int(v: Any) -> bool:
+
+def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
+def is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _between(lo: float, hi: float, hi_open: bool = False) -> Callable[[Any], bool]:
-    return lambda v: _is_num(v) and lo <= v and (v < hi if hi_open else v <= hi)
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
 
 
-_RULES: list[tuple[str, Callable[[Any], bool], str]] = [
-    ("dataset.train.corrupt_prob", _between(0, 1), "a number in [0, 1]"),
-    ("dataset.train.noise_seed", lambda v: v is None or _is_int(v), "an integer or null"),
-    ("dataset.train.augment", lambda v: isinstance(v, bool), "true or false"),
-    ("dataset.val.split", lambda v: v is None or _between(0, 1, True)(v), "in [0, 1) or null"),
-    ("dataset.val.seed", _is_int, "an integer"),
-    ("dataset.download", lambda v: isinstance(v, bool), "true or false"),
-    ("loss.tau", lambda v: _is_num(v) and v > 1, "a number > 1"),
-    ("loss.q", lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
-    ("hparams.epochs", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("hparams.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+def between(lo: float, hi: float, hi_open: bool = False) -> Callable[[Any], bool]:
+    return lambda v: is_num(v) and lo <= v and (v < hi if hi_open else v <= hi)
+
+
+def check_rules(cfg: DictConfig, rules: list[Rule]) -> list[str]:
+    """The problem lines of the rules whose key is present in ``cfg`` and whose value fails."""
+    problems = []
+    for key, check, allowed in rules:
+        value = OmegaConf.select(cfg, key, default="<absent>")
+        if value != "<absent>" and not check(value):
+            problems.append(f"{key}={value!r}: must be {allowed}")
+    return problems
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One ``ConfigError`` listing every problem, if there is any."""
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+_RULES: list[Rule] = [
+    ("dataset.train.corrupt_prob", between(0, 1), "a number in [0, 1]"),
+    ("dataset.train.noise_seed", lambda v: v is None or is_int(v), "an integer or null"),
+    ("dataset.train.augment", _is_bool, "true or false"),
+    ("dataset.val.split", lambda v: v is None or between(0, 1, True)(v), "in [0, 1) or null"),
+    ("dataset.val.seed", is_int, "an integer"),
+    ("dataset.download", _is_bool, "true or false"),
+    ("loss.tau", lambda v: is_num(v) and v > 1, "a number > 1"),
+    ("loss.q", lambda v: is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    ("hparams.epochs", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("hparams.batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     (
         "hparams.grad_clip_max_norm",
-        lambda v: v is None or (_is_num(v) and v > 0),
+        lambda v: v is None or (is_num(v) and v > 0),
         "a number > 0, or null for no clipping",
     ),
-    ("hparams.optimizer.lr", lambda v: _is_num(v) and v > 0, "a number > 0"),
-    ("hparams.optimizer.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("hparams.optimizer.momentum", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("seed", lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0, or null"),
-    ("mixed_precision", lambda v: isinstance(v, bool), "true or false"),
-    ("tensorboard", lambda v: isinstance(v, bool), "true or false"),
-    ("save", lambda v: isinstance(v, bool), "true or false"),
-    ("compile", lambda v: isinstance(v, bool), "true or false"),
-    ("dataset.train.use", lambda v: isinstance(v, bool), "true or false"),
-    ("dataset.val.use", lambda v: isinstance(v, bool), "true or false"),
-    ("dataset.test.use", lambda v: isinstance(v, bool), "true or false"),
+    ("hparams.optimizer.lr", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("hparams.optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("hparams.optimizer.momentum", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("seed", lambda v: v is None or (is_int(v) and v >= 0), "an integer >= 0, or null"),
+    ("mixed_precision", _is_bool, "true or false"),
+    ("tensorboard", _is_bool, "true or false"),
+    ("save", _is_bool, "true or false"),
+    ("compile", _is_bool, "true or false"),
+    ("dataset.train.use", _is_bool, "true or false"),
+    ("dataset.val.use", _is_bool, "true or false"),
+    ("dataset.test.use", _is_bool, "true or false"),
 ]
 
 
 def validate(cfg: DictConfig, need_checkpoint: bool = False) -> None:
     """Raise one ``ConfigError`` listing every bad value: key, value and what is allowed."""
-    problems: list[str] = []
+    problems = check_rules(cfg, _RULES)
 
     def bad(key: str, value: Any, allowed: str) -> None:
         problems.append(f"{key}={value!r}: must be {allowed}")
-
-    for key, check, allowed in _RULES:
-        value = OmegaConf.select(cfg, key, default="<absent>")
-        if value != "<absent>" and not check(value):
-            bad(key, value, allowed)
 
     name = OmegaConf.select(cfg, "dataset.name")
     info = DATASETS.get(name)
@@ -107,8 +125,7 @@ def validate(cfg: DictConfig, need_checkpoint: bool = False) -> None:
         )
     elif checkpoint and not Path(checkpoint).is_file():
         bad("checkpoint", checkpoint, "an existing file")
-    if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    raise_problems(problems)
 
 
 def _resolves(target: str) -> bool:

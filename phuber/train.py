@@ -186,11 +186,11 @@ class Trainer:
                 "test_size": len(self.test_set) if self.test_set is not None else 0,
                 "corrupt_prob": cfg.dataset.train.corrupt_prob,
                 "realized_noise_rate": self.train_set.noise_rate,
-                "num_noisy": int(self.train_set.is_noisy.sum()),
+                "num_noisy": self.n_noisy,
             },
-            realized_transition(
-                self.train_set.clean_labels.cpu().numpy(),
-                self.train_set.labels.cpu().numpy(),
+            realized_transition(  # from the host copy of the training set
+                self.data.train.clean_labels.numpy(),
+                self.data.train.labels.numpy(),
                 self.data.info.num_classes,
             ),
         )

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from scipy.optimize import minimize_scalar
 
 from phuber.checkpoint import save_json
+from phuber.config import Rule, between, check_rules, is_int, is_num, raise_problems
 from phuber.errors import ConfigError
 from synthetic import data, linear, plots
 from synthetic.losses import Huberised, Logistic, MarginLoss, PartiallyHuberised
@@ -27,18 +28,17 @@ def margin_losses(cfg: DictConfig) -> list[MarginLoss]:
 
 def validate_long_servedio(cfg: DictConfig) -> None:
     """Range-check the keys of ``conf/synthetic/long_servedio.yaml`` in one message."""
-    checks = [
-        ("n_repeat", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-        ("n_train", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-        ("n_test", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-        ("corrupt_prob", lambda v: isinstance(v, int | float) and 0 <= v <= 1, "in [0, 1]"),
-        ("var", lambda v: isinstance(v, int | float) and v >= 0, "a number >= 0"),
+    positive_int = (lambda v: is_int(v) and v >= 1, "an integer >= 1")
+    rules: list[Rule] = [
+        ("n_repeat", *positive_int),
+        ("n_train", *positive_int),
+        ("n_test", *positive_int),
+        ("corrupt_prob", between(0, 1), "in [0, 1]"),
+        ("var", lambda v: is_num(v) and v >= 0, "a number >= 0"),
         ("method", lambda v: v in linear.METHODS, f"one of {sorted(linear.METHODS)}"),
-        ("seed", lambda v: v is None or (isinstance(v, int) and v >= 0), "an integer >= 0 or null"),
+        ("seed", lambda v: v is None or (is_int(v) and v >= 0), "an integer >= 0 or null"),
     ]
-    problems = [f"{k}={cfg[k]!r}: must be {allowed}" for k, ok, allowed in checks if not ok(cfg[k])]
-    if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    raise_problems(check_rules(cfg, rules))
 
 
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
