@@ -37,7 +37,6 @@ class Setting:
 
     dataset: str
     model: str
-    loss_rank: int
     loss: str
     tau: float | None
     q: float | None
@@ -45,8 +44,9 @@ class Setting:
 
     def sort_key(self) -> tuple:
         """Paper order: by data set, model, loss, then unclipped first, then τ and q."""
+        rank = LOSS_ORDER.index(self.loss) if self.loss in LOSS_ORDER else len(LOSS_ORDER)
         extra = (self.clip is not None, self.clip or 0, self.tau or 0, self.q or 0)
-        return (self.dataset, self.model, self.loss_rank, self.loss, *extra)
+        return (self.dataset, self.model, rank, self.loss, *extra)
 
     @property
     def label(self) -> str:
@@ -86,11 +86,10 @@ def collect(dirs: list[Path]) -> tuple[dict, dict, list[tuple[Path, str]]]:
                     (path.parent, f"{status} after {epochs}/{s.get('epochs')} epochs")
                 )
                 continue
-            rank = LOSS_ORDER.index(s["loss"]) if s["loss"] in LOSS_ORDER else len(LOSS_ORDER)
             tau = s.get("tau") if s["loss"].startswith("phuber") else None
             q = s.get("q") if s["loss"] in ("gce", "phuber_gce") else None
             setting = Setting(
-                s["dataset"], s["model"], rank, s["loss"], tau, q, s.get("grad_clip_max_norm")
+                s["dataset"], s["model"], s["loss"], tau, q, s.get("grad_clip_max_norm")
             )
             key = (setting, float(s["corrupt_prob"]))
             cells[key].append(100 * test_acc)
