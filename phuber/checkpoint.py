@@ -5,10 +5,7 @@ The format is the earlier reproduction's: a dict with ``epoch`` (epochs complete
 Loading always uses ``torch.load(weights_only=True)``, so a checkpoint can never run code.
 """
 
-import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +13,12 @@ import torch
 from torch import nn
 
 from phuber.errors import CheckpointError
-
-
-def atomic_write(path: str | Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk and rename it
-    into place, so ``path`` is always either the old or the new complete file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from phuber.files import atomic_write
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Atomically save a checkpoint dict."""
     atomic_write(path, lambda f: torch.save(state, f))
-
-
-def save_json(path: str | Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -51,7 +28,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     unsafe (code-carrying) file.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise CheckpointError(f"checkpoint={str(path)!r}: no such file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
@@ -75,6 +56,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             + (f" with keys {sorted(state)[:8]}" if isinstance(state, dict) else "")
         )
     return state
+
+
+def check_fields(state: dict[str, Any], path: str | Path, fields: dict[str, tuple]) -> None:
+    """Refuse a checkpoint whose fields (those present) have other types than ``fields`` says,
+    naming each: a hand-edited or foreign file fails here, not deep inside a resume."""
+    bad = [
+        f"{key}: {type(state[key]).__name__}, expected "
+        + " or ".join("None" if t is type(None) else t.__name__ for t in types)
+        for key, types in fields.items()
+        if key in state
+        and (
+            not isinstance(state[key], types)
+            or (isinstance(state[key], bool) and bool not in types)
+        )
+    ]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint={str(path)!r} has fields of the wrong type:\n  " + "\n  ".join(bad)
+        )
 
 
 def _unsupported_global(err: Exception) -> str:

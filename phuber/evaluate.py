@@ -5,13 +5,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from phuber.checkpoint import load_checkpoint, load_model_state, save_json
-from phuber.config import validate
-from phuber.dataset import Split, load_data
+from phuber.build import build, noise_matrix
+from phuber.checkpoint import check_fields, load_checkpoint, load_model_state
+from phuber.config import raise_problems, validate
+from phuber.dataset import DATASETS, Split, load_data
+from phuber.files import save_json
 from phuber.runtime import Precision, select_device
 from phuber.transform import BatchTransform
 
@@ -54,20 +55,80 @@ def evaluate(
     return metrics
 
 
+# What a model was trained on: a given override must agree with the checkpoint's value.
+_MODEL_DEFINING = ("dataset.name", "dataset.num_classes", "model._target_", "model.num_classes")
+
+
+def given_overrides() -> list[str]:
+    """The keys set on the command line (``dataset`` for ``dataset=cifar10``); none in-process."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [o.lstrip("+~").split("=", 1)[0] for o in HydraConfig.get().overrides.task]
+
+
+def with_checkpoint_config(cfg: DictConfig, saved: Any, given: list[str]) -> DictConfig:
+    """``cfg`` with the data set and model the checkpoint was trained with (its ``config``), and
+    the keys given on the command line on top. A given value that contradicts what the model was
+    trained on is a ``ConfigError`` naming both. A checkpoint without a config (the earlier
+    reproduction's) leaves ``cfg`` as it is."""
+    if not isinstance(saved, dict):
+        return cfg
+    saved = OmegaConf.create(saved)
+
+    def is_given(key: str) -> bool:
+        return any(key == g or key.startswith(f"{g}.") for g in given)
+
+    problems = [
+        f"{key}={OmegaConf.select(cfg, key)!r}: contradicts the checkpoint, whose model was "
+        f"trained with {key}={OmegaConf.select(saved, key)!r}; drop the override (eval.py reads "
+        f"the data set and model from the checkpoint)"
+        for key in _MODEL_DEFINING
+        if is_given(key) and OmegaConf.select(cfg, key) != OmegaConf.select(saved, key)
+    ]
+    raise_problems(problems)
+    merged = cfg.copy()
+    with open_dict(merged):
+        for node in ("dataset", "model"):
+            if node in saved:
+                merged[node] = saved[node]
+        for key in given:
+            if key.startswith(("dataset.", "model.")):
+                OmegaConf.update(merged, key, OmegaConf.select(cfg, key), force_add=True)
+        for split in ("train", "val", "test"):
+            OmegaConf.update(merged, f"dataset.{split}.use", cfg.dataset[split].use, force_add=True)
+    return merged
+
+
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Score ``cfg.checkpoint`` on the splits chosen by ``dataset.{train,val,test}.use``; print
-    and return accuracy and loss per split, and write ``eval.json`` into ``out_dir``."""
-    validate(cfg, need_checkpoint=True)
-    device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
+    and return accuracy and loss per split, and write ``eval.json`` into ``out_dir``.
+
+    The data set and model are the checkpoint's own (recorded when it was saved)."""
+    if not isinstance(OmegaConf.select(cfg, "checkpoint"), str):
+        validate(cfg, task="eval")  # names the missing checkpoint
     state = load_checkpoint(cfg.checkpoint)
-    data = load_data(cfg.dataset)
-    model = instantiate(cfg.model, in_channels=data.info.channels)
+    check_fields(state, cfg.checkpoint, {"epoch": (int, type(None)), "config": (dict,)})
+    cfg = with_checkpoint_config(cfg, state.get("config"), given_overrides())
+    validate(cfg, task="eval")
+    device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
+    info = DATASETS[cfg.dataset.name]
+    model = build(cfg.model, "model", in_channels=info.channels)
     load_model_state(model, state["model"], cfg.checkpoint)
     model.to(device)
-    loss_fn = instantiate(cfg.loss)
-    transform = BatchTransform(data.info.mean, data.info.std, device)
+    loss_fn = build(cfg.loss, "loss")
+    data = load_data(cfg.dataset, noise_matrix(cfg.dataset, info))
+    transform = BatchTransform(info.mean, info.std, device)
     precision = Precision(cfg.mixed_precision, device)
-    results: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "epoch": state.get("epoch")}
+    results: dict[str, Any] = {
+        "checkpoint": str(cfg.checkpoint),
+        "epoch": state.get("epoch"),
+        "identity": state.get("identity"),
+        "dataset": cfg.dataset.name,
+    }
+    if state.get("config") is not None:
+        log.info(f"Evaluating a model trained on {cfg.dataset.name} ({cfg.model._target_})")
     for name in ("train", "val", "test"):
         split = getattr(data, name)
         if split is None:

@@ -7,25 +7,33 @@ the losses run under ``torch.compile`` and CUDA graphs.
 """
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from phuber.errors import InvalidValue
+
 Reduction = Literal["mean", "sum", "none"]
 
 
+def _number(name: str, value: object, ok: Callable[[float], bool], allowed: str) -> float:
+    """``value`` as a float if it is a finite real number that passes ``ok``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidValue(name, value, allowed)
+    if not ok(value):
+        raise InvalidValue(name, value, allowed)
+    return float(value)
+
+
 def _check_tau(tau: float) -> float:
-    if not tau > 1:
-        raise ValueError(f"tau must be > 1 (the PHuber clipping threshold), got tau={tau}")
-    return float(tau)
+    return _number("tau", tau, lambda t: t > 1, "> 1 (the PHuber clipping threshold)")
 
 
 def _check_q(q: float) -> float:
-    if not 0 < q <= 1:
-        raise ValueError(f"q must be in (0, 1] (the GCE exponent), got q={q}")
-    return float(q)
+    return _number("q", q, lambda v: 0 < v <= 1, "in (0, 1] (the GCE exponent)")
 
 
 class _TargetProbLoss(nn.Module):
@@ -39,7 +47,7 @@ class _TargetProbLoss(nn.Module):
     def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+            raise InvalidValue("reduction", reduction, "'mean', 'sum' or 'none'")
         self.reduction = reduction
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:

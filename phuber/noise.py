@@ -2,7 +2,11 @@
 sampled vectorised with its own random generator: symmetric, asymmetric (class-conditional flips
 common in the literature) and pair-flip noise are one mechanism."""
 
+import math
+
 import numpy as np
+
+from phuber.errors import InvalidValue
 
 NOISE_TYPES = ("symmetric", "asymmetric", "pairflip")
 
@@ -40,8 +44,9 @@ ASYMMETRIC_FLIPS = {
 
 
 def _check_rate(corrupt_prob: float) -> None:
-    if not 0.0 <= corrupt_prob <= 1.0:
-        raise ValueError(f"corrupt_prob must be in [0, 1], got corrupt_prob={corrupt_prob}")
+    number = isinstance(corrupt_prob, int | float) and not isinstance(corrupt_prob, bool)
+    if not (number and math.isfinite(corrupt_prob) and 0.0 <= corrupt_prob <= 1.0):
+        raise InvalidValue("corrupt_prob", corrupt_prob, "in [0, 1]")
 
 
 def transition_matrix(
@@ -58,7 +63,7 @@ def transition_matrix(
     k = num_classes
     if noise_type == "symmetric":
         if k < 2:
-            raise ValueError(f"num_classes must be >= 2 for label noise, got num_classes={k}")
+            raise InvalidValue("num_classes", k, ">= 2 for label noise")
         return np.full((k, k), corrupt_prob / (k - 1)) + np.eye(k) * (
             1 - corrupt_prob * k / (k - 1)
         )
@@ -66,16 +71,18 @@ def transition_matrix(
         return (1 - corrupt_prob) * np.eye(k) + corrupt_prob * np.roll(np.eye(k), 1, axis=1)
     if noise_type == "asymmetric":
         if dataset_name not in ASYMMETRIC_FLIPS:
-            raise ValueError(
-                f"asymmetric noise has no class mapping for dataset {dataset_name!r}; "
-                f"one of {sorted(ASYMMETRIC_FLIPS)}"
+            raise InvalidValue(
+                "noise_type",
+                noise_type,
+                f"used with one of {sorted(ASYMMETRIC_FLIPS)}: there "
+                f"is no class mapping for dataset {dataset_name!r}",
             )
         matrix = np.eye(k)
         for source, target in ASYMMETRIC_FLIPS[dataset_name].items():
             matrix[source, source] = 1 - corrupt_prob
             matrix[source, target] = corrupt_prob
         return matrix
-    raise ValueError(f"noise_type must be one of {NOISE_TYPES}, got {noise_type!r}")
+    raise InvalidValue("noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
 
 
 def apply_transition(

@@ -5,41 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from phuber.checkpoint import save_json
+from phuber.files import save_json
+from phuber.identity import RunIdentity
 
 log = logging.getLogger(__name__)
-
-
-def run_summary(cfg: DictConfig, seed: int) -> dict[str, Any]:
-    """The settings that identify a run in a sweep: data, model, loss (with τ, q), ρ, clipping."""
-    loss_cls = get_class(cfg.loss._target_)
-    return {
-        "dataset": cfg.dataset.name,
-        "model": cfg.model._target_.rsplit(".", 1)[-1].lower(),
-        "loss": getattr(loss_cls, "name", loss_cls.__name__),
-        "tau": cfg.loss.get("tau"),
-        "q": cfg.loss.get("q"),
-        "corrupt_prob": cfg.dataset.train.corrupt_prob,
-        "noise_type": cfg.dataset.train.get("noise_type", "symmetric"),
-        "grad_clip_max_norm": cfg.hparams.grad_clip_max_norm,
-        "epochs": cfg.hparams.epochs,
-        "seed": seed,
-    }
-
-
-def run_name(summary: dict[str, Any]) -> str:
-    """A TensorBoard run name telling runs of a sweep apart: ``phuber_ce_tau10_rho0.4_seed1``."""
-    name = summary["loss"]
-    if summary.get("tau") is not None:
-        name += f"_tau{summary['tau']:g}"
-    if summary.get("q") is not None:
-        name += f"_q{summary['q']:g}"
-    if summary.get("grad_clip_max_norm") is not None:
-        name += f"_clip{summary['grad_clip_max_norm']:g}"
-    return f"{name}_rho{summary['corrupt_prob']:g}_seed{summary['seed']}"
 
 
 class Recorder:
@@ -49,14 +20,15 @@ class Recorder:
         self,
         out_dir: Path,
         cfg: DictConfig,
-        summary: dict[str, Any],
+        identity: RunIdentity,
         history: list[dict[str, Any]] | None = None,
         tensorboard: bool = True,
     ) -> None:
         self.out_dir = out_dir
         self.metrics: dict[str, Any] = {
             "status": "running",
-            "summary": summary,
+            "summary": identity.summary(),
+            "identity": identity.to_dict(),
             "config": OmegaConf.to_container(cfg, resolve=True),
             "data": {},
             "history": history if history is not None else [],
@@ -67,9 +39,9 @@ class Recorder:
             from torch.utils.tensorboard import SummaryWriter
 
             # Events go to out_dir/<run name>, so `tensorboard --logdir multirun/DATE/TIME` names
-            # each run by its loss, τ, ρ and seed. purge_step drops events a crashed run logged
-            # after its last checkpoint.
-            log_dir = out_dir / run_name(summary)
+            # each run by its loss, τ, clipping, noise, ρ and seed. purge_step drops events a
+            # crashed run logged after its last checkpoint.
+            log_dir = out_dir / identity.name
             self.writer = SummaryWriter(str(log_dir), purge_step=len(self.metrics["history"]))
             self.writer.add_text("config", f"<pre>{OmegaConf.to_yaml(cfg)}</pre>")
 

@@ -1,12 +1,13 @@
 """From run directories to the paper's tables: ``python -m phuber.report DIR [...] [--out OUT]``.
 
-Reads every ``metrics.json`` under the given sweep or run directories, groups completed runs by data
-set, model, loss (with τ, q and clipping) and ρ, and aggregates test accuracy over seeds (mean and
-sample standard deviation). Prints one Markdown table per data set/model (rows: losses, columns: ρ),
-and writes ``report.md``, ``report.csv``, ``report.png`` and, for noisy runs, ``memorisation.png``
-(memorised noise against epoch) into OUT (default: the first DIR). Where the paper or the earlier
-reproduction report the same setting, their numbers stand beside ours. Runs still in progress or
-failed are listed, not dropped.
+Reads every ``metrics.json`` under the given sweep or run directories and groups completed runs by
+their identity (every setting that changes a result except the seeds): test accuracy is averaged
+only over runs of one identity (mean and sample standard deviation; a seed counted once). Prints
+one Markdown table per data set, model and noise type (rows: identities without ρ, labelled by
+what tells them apart; columns: ρ), and writes ``report.md``, ``report.csv``, ``report.png`` and,
+for noisy runs, ``memorisation.png`` into OUT (default: the first DIR). Where a row is the paper's
+setting, the paper's and the earlier reproduction's numbers stand beside ours. Every run left out
+(unfinished, unreadable, a duplicate) is named with the reason.
 """
 
 import argparse
@@ -15,88 +16,162 @@ import json
 import math
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from phuber.identity import RunIdentity
 
 LOSS_ORDER = ["ce", "pytorch_ce", "linear", "gce", "phuber_ce", "phuber_gce"]
 LOSS_LABELS = {
     "ce": "CE",
-    "pytorch_ce": "CE (PyTorch)",
+    "CrossEntropyLoss": "CE (PyTorch)",
     "linear": "Linear",
     "gce": "GCE",
     "phuber_ce": "PHuber-CE",
     "phuber_gce": "PHuber-GCE",
 }
 SOURCES = {"menon2020_paper": "paper", "mizrahi2021_rescience": "reproduction"}
+RHO = "dataset.train.corrupt_prob"
+# The settings of the paper's tables: only runs with these are compared with its numbers (and
+# the earlier reproduction's), besides symmetric noise and global clipping.
+PAPER_SETTINGS = {
+    ("mnist", "lenet"): {"hparams.epochs": 20, "hparams.batch_size": 32},
+    ("cifar10", "resnet50"): {"hparams.epochs": 400, "hparams.batch_size": 64},
+    ("cifar100", "resnet50"): {"hparams.epochs": 200, "hparams.batch_size": 128},
+}
+# Keys a row's label already shows through the loss's name and the clipping.
+_LABELLED = ("loss.", "hparams.grad_clip_max_norm", "hparams.grad_clip_mode", RHO)
 
 
 @dataclass(frozen=True)
-class Setting:
-    """What identifies a row of the paper's tables (``rho`` is the column)."""
+class Row:
+    """One row of a table: an identity without ρ (the column)."""
 
-    dataset: str
-    model: str
-    loss: str
-    tau: float | None
-    q: float | None
-    clip: float | None
-
-    def sort_key(self) -> tuple:
-        """Paper order: by data set, model, loss, then unclipped first, then τ and q."""
-        rank = LOSS_ORDER.index(self.loss) if self.loss in LOSS_ORDER else len(LOSS_ORDER)
-        extra = (self.clip is not None, self.clip or 0, self.tau or 0, self.q or 0)
-        return (self.dataset, self.model, rank, self.loss, *extra)
+    key: str  # the identity's settings without ρ, as canonical JSON
+    identity: RunIdentity = field(compare=False, hash=False)  # one run's (any of the row's)
 
     @property
-    def label(self) -> str:
-        label = LOSS_LABELS.get(self.loss, self.loss)
-        if self.clip is not None:
-            label += " + clipping" + ("" if self.clip == 0.1 else f" ({_num(self.clip)})")
-        if self.q is not None and self.q != 0.7:
-            label += f" q={_num(self.q)}"
-        if self.tau is not None:
-            label += f" τ={_num(self.tau)}"
-        return label
+    def table(self) -> tuple[str, str, str]:
+        """Data set, model and noise type: one table each."""
+        ident = self.identity
+        return (ident.get("dataset.name"), ident.model, ident.get("dataset.train.noise_type"))
+
+    def label(self, varying: list[str]) -> str:
+        ident = self.identity
+        label = LOSS_LABELS.get(ident.loss, ident.loss)
+        clip = ident.get("hparams.grad_clip_max_norm")
+        if clip is not None:
+            mode = ident.get("hparams.grad_clip_mode", "global")
+            detail = [] if clip == 0.1 else [_num(clip)]
+            detail += [] if mode == "global" else [mode]
+            label += " + clipping" + (f" ({', '.join(detail)})" if detail else "")
+        for name, value in ident.loss_params.items():
+            if not (name == "q" and value == 0.7):  # GCE's usual q is left unsaid
+                label += f" {'τ' if name == 'tau' else name}={_num(value)}"
+        extra = [f"{k}={_num(ident.get(k))}" for k in varying]
+        return label + (f", {', '.join(extra)}" if extra else "")
+
+    def sort_key(self) -> tuple:
+        ident = self.identity
+        rank = LOSS_ORDER.index(ident.loss) if ident.loss in LOSS_ORDER else len(LOSS_ORDER)
+        clip = ident.get("hparams.grad_clip_max_norm")
+        params = json.dumps(ident.loss_params, sort_keys=True)
+        return (rank, ident.loss, clip is not None, clip or 0, params, self.key)
+
+    def reference_key(self, rho: float) -> tuple | None:
+        """The key of the paper's tables for this row at ρ, if the row is the paper's setting."""
+        ident = self.identity
+        dataset, model, noise = self.table
+        paper = PAPER_SETTINGS.get((dataset, model))
+        params = ident.loss_params
+        if (
+            paper is None
+            or noise != "symmetric"
+            or ident.get("hparams.grad_clip_mode", "global") != "global"
+            or params.get("q", 0.7) != 0.7
+            or any(ident.get(k) != v for k, v in paper.items())
+        ):
+            return None
+        clip = ident.get("hparams.grad_clip_max_norm")
+        return (dataset, model, ident.loss, params.get("tau"), clip, rho)
 
 
-def _num(x: float) -> str:
-    return f"{x:g}"
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def collect(dirs: list[Path]) -> tuple[dict, dict, list[tuple[Path, str]]]:
-    """``{(setting, rho): [test accuracies in %]}``, ``{(setting, rho): [memorisation curves]}``
-    and the runs that did not complete."""
-    cells: dict[tuple[Setting, float], list[float]] = defaultdict(list)
-    curves: dict[tuple[Setting, float], list[list[float]]] = defaultdict(list)
-    unfinished: list[tuple[Path, str]] = []
+@dataclass
+class Runs:
+    """What the run directories hold: test accuracies and memorisation curves per (row, ρ), and
+    one line for every run left out (unfinished, unreadable, a seed counted already)."""
+
+    cells: dict[tuple[Row, float], list[float]] = field(default_factory=lambda: defaultdict(list))
+    curves: dict[tuple[Row, float], list[list[float]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    left_out: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def collect(dirs: list[Path]) -> Runs:
+    """Read every ``metrics.json`` under ``dirs``; runs are grouped by their identity only."""
+    runs = Runs()
+    counted: dict[tuple[str, str], Path] = {}  # (identity, seeds) → the run counted for them
     for directory in dirs:
         for path in sorted(directory.rglob("metrics.json")):
             try:
-                metrics = json.loads(path.read_text())
-                s = metrics["summary"]
-            except (OSError, ValueError, KeyError) as err:
-                unfinished.append((path.parent, f"unreadable metrics.json ({type(err).__name__})"))
+                identity, test_acc, history = _read_run(path)
+            except _LeftOut as why:
+                runs.left_out.append((path.parent, str(why)))
                 continue
-            test_acc = metrics.get("final", {}).get("test_acc")
-            if metrics.get("status") != "completed" or test_acc is None:
-                epochs = len(metrics.get("history", []))
-                status = metrics.get("status", "unknown")
-                unfinished.append(
-                    (path.parent, f"{status} after {epochs}/{s.get('epochs')} epochs")
+            rho = identity.get(RHO)
+            without_rho = {k: v for k, v in identity.settings.items() if k != RHO}
+            row = Row(_canonical(without_rho), identity)
+            replicate = (_canonical(identity.settings), _canonical(identity.seeds))
+            if replicate in counted:
+                seeds = ", ".join(f"{k}={v}" for k, v in identity.seeds.items())
+                runs.left_out.append(
+                    (path.parent, f"the same run ({seeds}) as {counted[replicate]}: counted once")
                 )
                 continue
-            tau = s.get("tau") if s["loss"].startswith("phuber") else None
-            q = s.get("q") if s["loss"] in ("gce", "phuber_gce") else None
-            setting = Setting(
-                s["dataset"], s["model"], s["loss"], tau, q, s.get("grad_clip_max_norm")
-            )
-            key = (setting, float(s["corrupt_prob"]))
-            cells[key].append(100 * test_acc)
-            curve = [row.get("train_noisy_memorised") for row in metrics.get("history", [])]
+            counted[replicate] = path.parent
+            runs.cells[(row, rho)].append(100 * test_acc)
+            curve = [r.get("train_noisy_memorised") for r in history if isinstance(r, dict)]
             if curve and None not in curve:
-                curves[key].append(curve)
-    return cells, curves, unfinished
+                runs.curves[(row, rho)].append(curve)
+    return runs
+
+
+class _LeftOut(Exception):
+    """Why a run is not in the tables (one line)."""
+
+
+def _read_run(path: Path) -> tuple[RunIdentity, float, list]:
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise _LeftOut(f"unreadable metrics.json ({type(err).__name__})") from None
+    if not isinstance(metrics, dict):
+        raise _LeftOut(f"metrics.json holds a {type(metrics).__name__}, not a run's metrics")
+    history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
+    status = metrics.get("status", "unknown")
+    if status != "completed":
+        epochs = (metrics.get("summary") or {}).get("epochs", "?")
+        raise _LeftOut(f"{status} after {len(history)}/{epochs} epochs")
+    if "identity" not in metrics:
+        raise _LeftOut("no run identity (written by an older phuber): cannot be grouped safely")
+    try:
+        identity = RunIdentity.from_dict(metrics["identity"])
+    except ValueError as err:
+        raise _LeftOut(f"broken run identity ({err})") from None
+    test_acc = (metrics.get("final") or {}).get("test_acc")
+    if not isinstance(test_acc, int | float) or not math.isfinite(test_acc):
+        raise _LeftOut("completed without a test accuracy (dataset.test.use=false?)")
+    return identity, float(test_acc), history
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)
 
 
 def load_references() -> dict[tuple, dict[str, tuple[float, float | None]]]:
@@ -117,49 +192,86 @@ def load_references() -> dict[tuple, dict[str, tuple[float, float | None]]]:
     return table
 
 
-def aggregate(values: list[float]) -> tuple[float, float]:
+def aggregate(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (``None`` for a single run: there is no spread)."""
     mean = sum(values) / len(values)
     if len(values) < 2:
-        return mean, 0.0
+        return mean, None
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def build(dirs: list[Path]) -> dict[str, Any]:
-    """Everything the outputs need: rows per data set/model, and the unfinished runs."""
-    cells, curves, unfinished = collect(dirs)
+    """Everything the outputs need: one table per data set, model and noise type (rows: one per
+    identity without ρ, labelled by what tells them apart), and the runs left out."""
+    runs = collect(dirs)
     references = load_references()
-    groups: dict[tuple[str, str], dict[Setting, dict[float, dict]]] = defaultdict(dict)
-    for (setting, rho), values in sorted(
-        cells.items(), key=lambda c: (c[0][0].sort_key(), c[0][1])
-    ):
+    tables: dict[tuple, dict[Row, dict[float, dict]]] = defaultdict(dict)
+    for (row, rho), values in runs.cells.items():
         mean, std = aggregate(values)
-        ref_key = (setting.dataset, setting.model, setting.loss, setting.tau, setting.clip, rho)
-        row = groups[(setting.dataset, setting.model)].setdefault(setting, {})
-        row[rho] = {"mean": mean, "std": std, "n": len(values), "refs": references.get(ref_key, {})}
-    return {"groups": groups, "curves": curves, "unfinished": unfinished}
+        ref_key = row.reference_key(rho)
+        ident = row.identity
+        cell = {"mean": mean, "std": std, "n": len(values), "loss": ident.loss, "row": row.key}
+        cell["loss_params"] = _canonical(ident.loss_params)
+        cell["clip"] = ident.get("hparams.grad_clip_max_norm")
+        cell["clip_mode"] = ident.get("hparams.grad_clip_mode", "global")
+        cell["refs"] = references.get(ref_key, {}) if ref_key else {}
+        tables[row.table].setdefault(row, {})[rho] = cell
+    groups: dict[tuple, dict[str, dict[float, dict]]] = {}
+    labels: dict[Row, str] = {}
+    for table in sorted(tables, key=lambda t: tuple(map(str, t))):
+        rows = sorted(tables[table], key=Row.sort_key)
+        labels.update(_labels(rows))
+        groups[table] = {labels[row]: tables[table][row] for row in rows}
+    curves = {(row.table, labels[row], rho): c for (row, rho), c in runs.curves.items()}
+    return {"groups": groups, "curves": curves, "unfinished": runs.left_out}
+
+
+def _labels(rows: list[Row]) -> dict[Row, str]:
+    """A label per row, unique within its table: the loss with its parameters and clipping, plus
+    every other setting that differs between the rows."""
+    for shown in (_LABELLED, (RHO,)):  # if two labels coincide, show every differing setting
+        keys = sorted({k for row in rows for k in row.identity.settings})
+        varying = [
+            k
+            for k in keys
+            if not k.startswith(shown)
+            and len({_canonical(row.identity.get(k)) for row in rows}) > 1
+        ]
+        labels = {row: row.label(varying) for row in rows}
+        if len(set(labels.values())) == len(labels):
+            break
+    return labels
+
+
+def _title(table: tuple[str, str, str]) -> str:
+    dataset, model, noise = table
+    return f"{dataset} / {model}, {noise} noise"
+
+
+def _cell(c: dict | None) -> str:
+    if c is None:
+        return ""
+    spread = "" if c["std"] is None else f" ± {c['std']:.1f}"
+    return f"{c['mean']:.1f}{spread} (n={c['n']})"
 
 
 def markdown(report: dict[str, Any]) -> str:
     lines: list[str] = []
-    for (dataset, model), rows in report["groups"].items():
+    for table, rows in report["groups"].items():
         rhos = sorted({rho for row in rows.values() for rho in row})
-        lines += [f"### {dataset} / {model}: test accuracy (%), mean ± std over seeds", ""]
+        lines += [f"### {_title(table)}: test accuracy (%), mean ± std over seeds", ""]
         lines.append("| loss | " + " | ".join(f"ρ = {rho:.1f}" for rho in rhos) + " |")
         lines.append("|:--|" + "--:|" * len(rhos))
         has_refs = False
-        for setting, row in rows.items():
-            cells = []
-            for rho in rhos:
-                c = row.get(rho)
-                cells.append(f"{c['mean']:.1f} ± {c['std']:.1f} (n={c['n']})" if c else "")
-                has_refs |= bool(c and c["refs"])
-            lines.append(f"| {setting.label} | " + " | ".join(cells) + " |")
+        for label, row in rows.items():
+            lines.append(f"| {label} | " + " | ".join(_cell(row.get(rho)) for rho in rhos) + " |")
+            has_refs |= any(c["refs"] for c in row.values())
         lines.append("")
         if has_refs:
             lines += ["Compared with the references (ours − theirs, in points):", ""]
             lines.append("| loss | source | " + " | ".join(f"ρ = {r:.1f}" for r in rhos) + " |")
             lines.append("|:--|:--|" + "--:|" * len(rhos))
-            for setting, row in rows.items():
+            for label, row in rows.items():
                 for source in SOURCES.values():
                     cells = []
                     for rho in rhos:
@@ -167,10 +279,10 @@ def markdown(report: dict[str, Any]) -> str:
                         ref = c["refs"].get(source) if c else None
                         cells.append(f"{ref[0]:.1f} ({c['mean'] - ref[0]:+.1f})" if ref else "")
                     if any(cells):
-                        lines.append(f"| {setting.label} | {source} | " + " | ".join(cells) + " |")
+                        lines.append(f"| {label} | {source} | " + " | ".join(cells) + " |")
             lines.append("")
     if report["unfinished"]:
-        lines += ["### Runs not included (in progress or failed)", ""]
+        lines += ["### Runs not included", ""]
         lines += [f"- `{path}`: {why}" for path, why in report["unfinished"]] + [""]
     return "\n".join(lines)
 
@@ -178,55 +290,58 @@ def markdown(report: dict[str, Any]) -> str:
 def write_csv(report: dict[str, Any], path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        head = ["dataset", "model", "loss", "tau", "q", "grad_clip_max_norm", "corrupt_prob"]
+        head = ["dataset", "model", "noise_type", "label", "loss", "loss_params"]
+        head += ["grad_clip_max_norm", "grad_clip_mode", "corrupt_prob"]
         head += ["n_runs", "test_acc_mean", "test_acc_std"]
         head += [f"{s}_{k}" for s in SOURCES.values() for k in ("mean", "diff")]
-        writer.writerow(head)
-        for rows in report["groups"].values():
-            for s, row in rows.items():
+        writer.writerow([*head, "settings"])
+        for table, rows in report["groups"].items():
+            for label, row in rows.items():
                 for rho, c in sorted(row.items()):
-                    line = [s.dataset, s.model, s.loss, s.tau, s.q, s.clip, rho, c["n"]]
-                    line += [round(c["mean"], 3), round(c["std"], 3)]
+                    std = "" if c["std"] is None else round(c["std"], 3)
+                    clip = "" if c["clip"] is None else c["clip"]
+                    line = [*table, label, c["loss"], c["loss_params"], clip, c["clip_mode"], rho]
+                    line += [c["n"], round(c["mean"], 3), std]
                     for source in SOURCES.values():
                         ref = c["refs"].get(source)
                         line += [ref[0], round(c["mean"] - ref[0], 3)] if ref else ["", ""]
-                    writer.writerow(["" if v is None else v for v in line])
+                    writer.writerow([*line, c["row"]])
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Test accuracy against ρ, one line per loss, error bars = std over seeds."""
+    """Test accuracy against ρ, one line per row, error bars = std over seeds."""
     groups = report["groups"]
     figure, axes = _panels(len(groups), 5.5, 4)
-    for ax, ((dataset, model), rows) in zip(axes, groups.items(), strict=True):
-        for setting, row in rows.items():
+    for ax, (table, rows) in zip(axes, groups.items(), strict=True):
+        for label, row in rows.items():
             rhos = sorted(row)
             ax.errorbar(
                 rhos,
                 [row[r]["mean"] for r in rhos],
-                yerr=[row[r]["std"] for r in rhos],
+                yerr=[row[r]["std"] or 0.0 for r in rhos],
                 marker="o",
                 capsize=3,
-                label=setting.label,
+                label=label,
             )
-        _style(ax, f"{dataset} / {model}", "label corruption probability ρ", "test accuracy (%)")
+        _style(ax, _title(table), "label corruption probability ρ", "test accuracy (%)")
     _save(figure, path)
 
 
 def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
     """Share of corrupted training examples predicted as their (wrong) given label, against the
-    epoch: one panel per data set/model and ρ, one line per loss (mean over seeds)."""
-    panels: dict[tuple[str, str, float], dict[Setting, list[list[float]]]] = defaultdict(dict)
-    for (setting, rho), runs in sorted(report["curves"].items(), key=lambda c: c[0][0].sort_key()):
-        panels[(setting.dataset, setting.model, rho)][setting] = runs
+    epoch: one panel per table and ρ, one line per row (mean over seeds)."""
+    panels: dict[tuple, dict[str, list[list[float]]]] = defaultdict(dict)
+    for (table, label, rho), runs in report["curves"].items():
+        panels[(*table, rho)][label] = runs
     if not panels:
         return False
     figure, axes = _panels(len(panels), 4.5, 3.8)
-    for ax, ((dataset, model, rho), lines) in zip(axes, sorted(panels.items()), strict=True):
-        for setting, runs in lines.items():
+    for ax, (key, lines) in zip(axes, sorted(panels.items()), strict=True):
+        for label, runs in sorted(lines.items()):
             length = min(len(run) for run in runs)
             mean = [sum(run[e] for run in runs) / len(runs) for e in range(length)]
-            ax.plot(range(1, length + 1), [100 * m for m in mean], marker=".", label=setting.label)
-        title = f"{dataset} / {model}, ρ = {rho:.1f}"
+            ax.plot(range(1, length + 1), [100 * m for m in mean], marker=".", label=label)
+        title = f"{_title(key[:3])}, ρ = {key[3]:.1f}"
         _style(ax, title, "epoch", "corrupted examples memorised (%)")
     _save(figure, path)
     return True
@@ -268,18 +383,26 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not a directory: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file; give a folder for report.*", file=sys.stderr)
+        return 2
     report = build(args.dirs)
+    for path, why in report["unfinished"]:
+        print(f"left out {path}: {why}", file=sys.stderr)
     if not report["groups"]:
         found = len(report["unfinished"])
         print(
             f"error: no completed run under {', '.join(map(str, args.dirs))} "
-            f"({found} unfinished; a run directory holds a metrics.json written by train.py)",
+            f"({found} left out; a run directory holds a metrics.json written by train.py)",
             file=sys.stderr,
         )
-        print(markdown(report), file=sys.stderr)
         return 2
     out = args.out or args.dirs[0]
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot create --out {out} ({err.strerror})", file=sys.stderr)
+        return 2
     text = markdown(report)
     print(text)
     (out / "report.md").write_text(text)

@@ -3,6 +3,8 @@
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from phuber.errors import InvalidValue
+
 
 class ExponentialDecayLR(LRScheduler):
     """Keras' ExponentialDecay: lr = lr₀ · decay_rate^(step / decay_steps).
@@ -22,8 +24,8 @@ class ExponentialDecayLR(LRScheduler):
         staircase: bool = False,
         last_epoch: int = -1,
     ) -> None:
-        if decay_steps <= 0:
-            raise ValueError(f"decay_steps must be > 0, got decay_steps={decay_steps}")
+        if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps <= 0:
+            raise InvalidValue("decay_steps", decay_steps, "an integer > 0")
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase

@@ -4,7 +4,6 @@ Data stays on the device as uint8 tensors; each epoch is a permutation of indice
 accumulated in device tensors and read once per epoch, so no step waits on the host.
 """
 
-import json
 import logging
 import math
 import signal
@@ -16,22 +15,25 @@ from typing import Any
 
 import torch
 import tqdm
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from phuber.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from phuber.build import build_parts
+from phuber.checkpoint import load_model_state, save_checkpoint
 from phuber.clipping import (
     clip_logit_gradients,
     has_batch_norm,
     per_example_clipped_backward,
 )
 from phuber.config import validate
-from phuber.dataset import DATASETS, Split, load_data
-from phuber.errors import ConfigError, PhuberError
+from phuber.dataset import Split, load_data
+from phuber.errors import CheckpointError, ConfigError, PhuberError
 from phuber.evaluate import evaluate
+from phuber.identity import RunIdentity
 from phuber.noise import realized_transition
-from phuber.recorder import Recorder, run_summary
+from phuber.recorder import Recorder
+from phuber.rundir import RunDir, resume_state
 from phuber.runtime import (
     Precision,
     StopSignals,
@@ -88,18 +90,28 @@ _SUMS += ("grad_clipped",)  # examples whose gradient was clipped (per-example a
 class Trainer:
     """Holds a run's objects and runs its epochs."""
 
-    def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
+    def __init__(
+        self,
+        cfg: DictConfig,
+        out_dir: Path,
+        identity: RunIdentity | None = None,
+        resume_from: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Build the run's objects (validating their values) before reading any data, then the
+        data; ``resume_from`` is ``(path, state)`` of a checkpoint already checked to fit."""
         self.cfg = cfg
         self.out_dir = out_dir
+        self.identity = identity or run_identity(cfg, resolve_seed(cfg.seed))
         self.device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
-        self.seed = resolve_seed(cfg.seed)
+        self.seed = self.identity.seeds["seed"]
         seed_everything(self.seed)
-        info = DATASETS[cfg.dataset.name]
-        self.model: nn.Module = instantiate(cfg.model, in_channels=info.channels).to(self.device)
+        parts = build_parts(cfg)
+        info = parts.info
+        self.model: nn.Module = parts.model.to(self.device)
         self.precision = Precision(cfg.mixed_precision, self.device)
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
         self._check_clip_mode()
-        self.data = load_data(cfg.dataset)
+        self.data = load_data(cfg.dataset, parts.noise)
         self.train_set = self.data.train.to(self.device)
         self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
         self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
@@ -107,9 +119,9 @@ class Trainer:
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.compile else self.model
-        self.loss_fn: nn.Module = instantiate(cfg.loss)
-        self.optimizer = instantiate(cfg.hparams.optimizer, self.model.parameters())
-        self.scheduler = instantiate(cfg.hparams.scheduler, self.optimizer)
+        self.loss_fn: nn.Module = parts.loss_fn
+        self.optimizer = parts.optimizer
+        self.scheduler = parts.scheduler
         self.sched_per_step = getattr(self.scheduler, "per_step", False)
 
         # Separate generators for data order (CPU) and augmentation (device): saved and restored
@@ -122,9 +134,8 @@ class Trainer:
         self.eval_transform = BatchTransform(info.mean, info.std, self.device)
         self.n_noisy = int(self.train_set.is_noisy.sum())
         self.progress = Progress()
-        checkpoint = cfg.checkpoint or _unfinished_checkpoint(out_dir)
-        if checkpoint:
-            self.resume(str(checkpoint))
+        if resume_from is not None:
+            self.resume(*resume_from)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -143,15 +154,29 @@ class Trainer:
             "history": p.history,
             "seed": self.seed,
             "rng": rng_state(self.order_gen, self.aug_gen),
+            "identity": self.identity.to_dict(),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
-    def resume(self, path: str) -> None:
-        """Continue from ``path``: weights, optimiser, schedule, scaler, progress, RNG."""
-        state = load_checkpoint(path, map_location=self.device)
+    def resume(self, path: str, state: dict[str, Any]) -> None:
+        """Continue from checkpoint ``state`` (read from ``path``): weights, optimiser, schedule,
+        scaler, progress, RNG."""
         load_model_state(self.model, state["model"], path)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        for name, target in (("optimizer", self.optimizer), ("scheduler", self.scheduler)):
+            if state.get(name) is None:
+                continue
+            keys = set(target.param_groups[0]) if name == "optimizer" else set()
+            try:
+                target.load_state_dict(_to_device(state[name], self.device))
+                missing = keys - set(target.param_groups[0]) if keys else set()
+                if missing:  # another optimiser's state: torch loads it, then fails mid-step
+                    raise KeyError(f"no {', '.join(sorted(missing))} in its parameter groups")
+            except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+                raise CheckpointError(
+                    f"checkpoint={path!r}: its {name} state does not fit "
+                    f"hparams.{name}={type(target).__name__} ({type(err).__name__}: {err}); was "
+                    f"it written with another hparams.{name}?"
+                ) from err
         if state.get("scaler"):
             self.precision.scaler.load_state_dict(state["scaler"])
         sums = state.get("sums")
@@ -177,8 +202,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train for ``hparams.epochs`` epochs, then evaluate; return the final metrics."""
         cfg, p = self.cfg, self.progress
-        summary = run_summary(cfg, self.seed)
-        recorder = Recorder(self.out_dir, cfg, summary, p.history, cfg.tensorboard)
+        recorder = Recorder(self.out_dir, cfg, self.identity, p.history, cfg.tensorboard)
         recorder.data(
             {
                 "train_size": len(self.train_set),
@@ -206,11 +230,11 @@ class Trainer:
                     self.save("most_recent.pt")
                     if signals.received is not None and p.epoch < cfg.hparams.epochs:
                         raise Preempted(self._preempted_message(signals.received), signals)
-        except Preempted:
-            recorder.finish("preempted")
-            raise
-        except BaseException:
-            recorder.finish("failed")
+        except BaseException as err:
+            try:
+                recorder.finish("preempted" if isinstance(err, Preempted) else "failed")
+            except PhuberError as also:  # e.g. the disk is still full: report the first error
+                log.debug(f"Could not record the outcome: {also}")
             raise
         final: dict[str, Any] = {"train_time_s": time.perf_counter() - start}
         for name, split in (("val", self.val_set), ("test", self.test_set)):
@@ -387,28 +411,47 @@ class Trainer:
         )
 
 
-def _unfinished_checkpoint(out_dir: Path) -> Path | None:
-    """``out_dir/most_recent.pt`` if the run in ``out_dir`` was interrupted: a requeued Slurm job,
-    or the same command re-run into the same ``hydra.run.dir``, continues where it stopped."""
-    path, metrics = out_dir / "most_recent.pt", out_dir / "metrics.json"
-    if not path.is_file() or not metrics.is_file():
-        return None
-    try:
-        status = json.loads(metrics.read_text()).get("status")
-    except ValueError:
-        return None
-    if status == "completed":
-        return None
-    log.warning(f"{out_dir} holds an unfinished run ({status}): resuming from {path}")
-    return path
+def _to_device(state: Any, device: torch.device) -> Any:
+    """Optimiser states are loaded onto the parameters' device."""
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _to_device(v, device) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_to_device(v, device) for v in state]
+    return state
+
+
+def run_identity(cfg: DictConfig, seed: int | None) -> RunIdentity:
+    """The identity of the run ``cfg`` describes, with its seed."""
+    loss_cls = get_class(cfg.loss._target_)
+    loss = getattr(loss_cls, "name", loss_cls.__name__)
+    return RunIdentity.from_config(OmegaConf.to_container(cfg, resolve=True), seed, loss)
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Train as ``cfg`` says, writing logs and checkpoints into ``out_dir``."""
+    """Train as ``cfg`` says, writing logs and checkpoints into ``out_dir``.
+
+    A completed run of the same settings in ``out_dir`` is not trained again (its final metrics
+    are returned); an unfinished one is resumed; one with other settings is refused.
+    """
     validate(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, out_dir)
-    final = trainer.fit()
+    seed_given = cfg.seed is not None
+    with RunDir(out_dir) as run_dir:
+        done = run_dir.completed(run_identity(cfg, cfg.seed), seed_given)
+        if done is not None:
+            acc = f"test accuracy {100 * done['test_acc']:.2f}%, " if "test_acc" in done else ""
+            log.warning(
+                f"Skipped: {out_dir} holds this run, completed ({acc}result in "
+                f"{out_dir / 'metrics.json'}); to train again, choose another hydra.run.dir"
+            )
+            return done
+        path = cfg.checkpoint or run_dir.unfinished_checkpoint()
+        state = resume_state(str(path), run_identity(cfg, cfg.seed), seed_given) if path else None
+        seed = cfg.seed if seed_given or state is None else state.get("seed")
+        identity = run_identity(cfg, resolve_seed(seed))
+        trainer = Trainer(cfg, out_dir, identity, (str(path), state) if state else None)
+        final = trainer.fit()
     if "test_acc" in final:
         print(f"Test accuracy: {100 * final['test_acc']:.2f}%")
     return final

@@ -9,9 +9,19 @@ import numpy as np
 from omegaconf import DictConfig
 from scipy.optimize import minimize_scalar
 
-from phuber.checkpoint import save_json
-from phuber.config import Rule, between, check_rules, is_int, is_num, raise_problems
+from phuber.config import (
+    BOOL,
+    SEED_ALLOWED,
+    Rule,
+    between,
+    check_rules,
+    is_int,
+    is_num,
+    is_seed,
+    raise_problems,
+)
 from phuber.errors import ConfigError
+from phuber.files import save_json
 from synthetic import data, linear, plots
 from synthetic.losses import Huberised, Logistic, MarginLoss, PartiallyHuberised
 
@@ -26,19 +36,28 @@ def margin_losses(cfg: DictConfig) -> list[MarginLoss]:
         raise ConfigError(str(err)) from err
 
 
-def validate_long_servedio(cfg: DictConfig) -> None:
-    """Range-check the keys of ``conf/synthetic/long_servedio.yaml`` in one message."""
-    positive_int = (lambda v: is_int(v) and v >= 1, "an integer >= 1")
-    rules: list[Rule] = [
-        ("n_repeat", *positive_int),
-        ("n_train", *positive_int),
-        ("n_test", *positive_int),
-        ("corrupt_prob", between(0, 1), "in [0, 1]"),
-        ("var", lambda v: is_num(v) and v >= 0, "a number >= 0"),
-        ("method", lambda v: v in linear.METHODS, f"one of {sorted(linear.METHODS)}"),
-        ("seed", lambda v: v is None or (is_int(v) and v >= 0), "an integer >= 0 or null"),
-    ]
-    raise_problems(check_rules(cfg, rules))
+_POSITIVE_INT = (lambda v: is_int(v) and v >= 1, "an integer >= 1")
+# The keys of conf/synthetic/*.yaml that no object checks when it is built (the τs are checked by
+# the losses); a key absent from a script's config is skipped.
+_RULES: list[Rule] = [
+    ("n_repeat", *_POSITIVE_INT),
+    ("n_train", *_POSITIVE_INT),
+    ("n_test", *_POSITIVE_INT),
+    ("corrupt_prob", between(0, 1), "in [0, 1]"),
+    ("gamma", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("var", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("mixture", *BOOL),
+    ("method", lambda v: v in linear.METHODS, f"one of {sorted(linear.METHODS)}"),
+    ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
+    ("plot_boundaries", *BOOL),
+    ("save_fig", *BOOL),
+    ("show_fig", *BOOL),
+]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check a synthetic experiment's keys, all problems in one message."""
+    raise_problems(check_rules(cfg, _RULES))
 
 
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
@@ -48,7 +67,7 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
 def long_servedio(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Fit linear models with each loss on ``n_repeat`` noisy Long & Servedio samples; score them
     on clean test samples. Writes ``results.json`` and the fig. 2a box plot."""
-    validate_long_servedio(cfg)
+    validate(cfg)
     losses = margin_losses(cfg)
     start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
@@ -99,6 +118,7 @@ def outliers(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     A bounded loss (PHuber) keeps decreasing as θ grows, so its θ* sits at the grid's edge; what
     matters is that outliers leave its risk unchanged while they drag the others' θ* to about 0.
     """
+    validate(cfg)
     losses = margin_losses(cfg)
     rng = np.random.default_rng(cfg.seed)
     x, y, is_outlier = data.outliers(rng)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
+from phuber.errors import InvalidValue
+
 
 @dataclass(frozen=True)
 class MarginLoss:
@@ -37,6 +39,10 @@ class Logistic(MarginLoss):
         return -expit(-z)
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Huberised(MarginLoss):
     """Logistic loss with its slope clipped at −τ, 0 < τ < 1 (gradient clipping):
@@ -46,8 +52,8 @@ class Huberised(MarginLoss):
     name: str = "huberised"
 
     def __post_init__(self) -> None:
-        if not 0 < self.tau < 1:
-            raise ValueError(f"huber_tau must be in (0, 1) (a slope bound), got {self.tau}")
+        if not (_finite(self.tau) and 0 < self.tau < 1):
+            raise InvalidValue("huber_tau", self.tau, "in (0, 1) (a slope bound)")
 
     @property
     def z0(self) -> float:
@@ -70,8 +76,8 @@ class PartiallyHuberised(MarginLoss):
     name: str = "phuber"
 
     def __post_init__(self) -> None:
-        if not self.tau > 1:
-            raise ValueError(f"phuber_tau must be > 1, got {self.tau}")
+        if not (_finite(self.tau) and self.tau > 1):
+            raise InvalidValue("phuber_tau", self.tau, "> 1")
 
     @property
     def z0(self) -> float:

@@ -1,8 +1,11 @@
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import torchvision.transforms as T
-from datafiles import write_cifar, write_mnist
+from datafiles import idx_bytes, write_cifar, write_mnist
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -35,12 +38,11 @@ def test_idx_files_load_through_torchvision(tmp_path, name, folder):
         np.testing.assert_array_equal(labels.numpy(), arrays[train][1])
 
 
-def test_gz_idx_files_are_extracted(tmp_path):
+def test_gz_idx_files_are_read(tmp_path):
     arrays = write_mnist(tmp_path, gz=True)  # Debian's package layout: flat .gz files in root
     images, labels = load_arrays("fashion_mnist", tmp_path, train=False)
     np.testing.assert_array_equal(images[:, 0].numpy(), arrays[False][0])
     np.testing.assert_array_equal(labels.numpy(), arrays[False][1])
-    assert (tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
 
 
 @pytest.mark.parametrize("num_classes", [10, 100])
@@ -143,3 +145,135 @@ def test_corrupt_cifar_batch_is_named(tmp_path):
     batch.write_bytes(batch.read_bytes()[:100])
     with pytest.raises(DataError, match=r"data_batch_3 is truncated or corrupt"):
         load_arrays("cifar10", tmp_path, train=True)
+
+
+class RunsCode:
+    """A pickle payload: unpickling it would call ``builtins.open(path, "w")``."""
+
+    def __init__(self, path: str, how: str = "open") -> None:
+        self.path, self.how = path, how
+
+    def __reduce__(self):
+        if self.how == "system":
+            import os
+
+            return (os.system, (f"touch {self.path}",))
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize(
+    "file,where,how",
+    [
+        ("data_batch_1", "top", "open"),  # beside the data
+        ("data_batch_4", "labels", "system"),  # hidden inside the label list
+        ("test_batch", "data", "open"),  # instead of the image array
+    ],
+)
+def test_cifar_batch_with_code_is_refused_and_never_runs(tmp_path, file, where, how):
+    write_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    path = tmp_path / "cifar-10-batches-py" / file
+    batch = pickle.loads(path.read_bytes())
+    payload = RunsCode(str(marker), how)
+    if where == "top":
+        batch["extra"] = payload
+    elif where == "labels":
+        batch["labels"][3] = payload
+    else:
+        batch["data"] = payload
+    path.write_bytes(pickle.dumps(batch))
+    with pytest.raises(DataError, match=rf"{file} was refused.*must never run code"):
+        load_arrays("cifar10", tmp_path, train=file != "test_batch")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_batches_of_any_pickle_protocol_load(tmp_path, protocol):
+    """The official files are Python 2 pickles (protocol 2); NumPy may pickle arrays in other ways
+    under other protocols. The restricted reader admits them all."""
+    arrays = write_cifar(tmp_path, 100)
+    folder = tmp_path / "cifar-100-python"
+    for name in ("train", "test"):
+        batch = pickle.loads((folder / name).read_bytes())
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    images, labels = load_arrays("cifar100", tmp_path, train=True)
+    np.testing.assert_array_equal(images.numpy(), arrays[True][0])
+    np.testing.assert_array_equal(labels.numpy(), arrays[True][1])
+
+
+def _rewrite_idx(path, array):
+    path.write_bytes(idx_bytes(array))
+
+
+@pytest.mark.parametrize(
+    "defect,message",
+    [
+        ("label_out_of_range", r"train-labels-idx1-ubyte: label 12 at index 5 is outside the 10"),
+        (
+            "wrong_image_size",
+            r"train-images-idx3-ubyte: images of shape \(27, 27\), expected 28×28",
+        ),
+        ("count_mismatch", r"train-labels-idx1-ubyte holds 63 labels but .* holds 64 images"),
+        ("bad_magic", r"train-images-idx3-ubyte is not a uint8 IDX file"),
+    ],
+)
+def test_defective_idx_files_are_named_before_training(tmp_path, defect, message):
+    raw = tmp_path / "MNIST" / "raw"
+    images, labels = write_mnist(raw)[True]
+    if defect == "label_out_of_range":
+        labels = labels.copy()
+        labels[5] = 12
+        _rewrite_idx(raw / "train-labels-idx1-ubyte", labels)
+    elif defect == "wrong_image_size":
+        _rewrite_idx(raw / "train-images-idx3-ubyte", images[:, :27, :27])
+    elif defect == "count_mismatch":
+        _rewrite_idx(raw / "train-labels-idx1-ubyte", labels[:63])
+    else:
+        (raw / "train-images-idx3-ubyte").write_bytes(b"\x01\x02" + b"\0" * 100)
+    with pytest.raises(DataError, match=message):
+        load_arrays("mnist", tmp_path, train=True)
+
+
+def test_cifar_labels_outside_the_classes_are_named(tmp_path):
+    write_cifar(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    batch = pickle.loads(path.read_bytes())
+    batch["labels"][0] = 10
+    path.write_bytes(pickle.dumps(batch))
+    with pytest.raises(DataError, match=r"data_batch_2: label 10 at index 0 is outside the 10"):
+        load_arrays("cifar10", tmp_path, train=True)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
+def test_failed_download_says_so_and_leaves_nothing(tmp_path, monkeypatch, name):
+    """Offline: every URL tried is named with its reason, the files expected and where, and the
+    embedded alternative; no empty folders are left behind."""
+    import urllib.error
+
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(url, download_root, filename=None, md5=None):
+        Path(download_root).mkdir(parents=True, exist_ok=True)  # as torchvision does
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    root = tmp_path / "data"
+    with pytest.raises(DataError) as err:
+        load_arrays(name, root, train=True, download=True)
+    message = str(err.value)
+    assert "could not be downloaded" in message and "mnist_5k" in message
+    assert "tried: http" in message and "Temporary failure in name resolution" in message
+    assert {"mnist": "train-images-idx3-ubyte", "cifar10": "data_batch_1"}.get(
+        name, "train"
+    ) in message
+    assert not root.exists()
+
+
+def test_gz_files_are_read_in_place_without_writing(tmp_path):
+    """Debian's layout (flat .gz files) on a root that may be read-only: nothing is written."""
+    arrays = write_mnist(tmp_path, gz=True)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    images, labels = load_arrays("mnist", tmp_path, train=True)
+    np.testing.assert_array_equal(images[:, 0].numpy(), arrays[True][0])
+    np.testing.assert_array_equal(labels.numpy(), arrays[True][1])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -3,45 +3,54 @@ import json
 import statistics
 
 import pytest
-from conftest import run_cli
+from conftest import CONF, run_cli
 
-from phuber import report
+from phuber import report, train
 
 
-def fake_run(path, loss="ce", rho=0.2, seed=0, acc=0.9, status="completed", **summary):
+@pytest.fixture(scope="module")
+def identity_of():
+    """``identity_of(*overrides, seed=0)``: the identity train.py gives that command line."""
+    from hydra import compose, initialize_config_dir
+
+    def _identity(*overrides, seed=0):
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+            cfg = compose(config_name="train", overrides=["dataset=mnist", *overrides])
+        return train.run_identity(cfg, seed).to_dict()
+
+    return _identity
+
+
+def fake_run(path, identity, acc=0.9, status="completed"):
     path.mkdir(parents=True)
+    epochs = identity["settings"]["hparams.epochs"]
     metrics = {
         "status": status,
-        "summary": {
-            "dataset": "mnist",
-            "model": "lenet",
-            "loss": loss,
-            "tau": summary.get("tau"),
-            "q": summary.get("q"),
-            "corrupt_prob": rho,
-            "grad_clip_max_norm": summary.get("clip"),
-            "epochs": 20,
-            "seed": seed,
-        },
-        "history": [{}] * (20 if status == "completed" else 3),
+        "identity": identity,
+        "summary": {"epochs": epochs},
+        "history": [{}] * (epochs if status == "completed" else 3),
         "final": {"test_acc": acc} if status == "completed" else {},
     }
     (path / "metrics.json").write_text(json.dumps(metrics))
 
 
-def test_groups_aggregates_and_compares_with_paper(tmp_path):
-    fake_run(tmp_path / "0", "ce", 0.2, 0, 0.97)
-    fake_run(tmp_path / "1", "ce", 0.2, 1, 0.98)
-    fake_run(tmp_path / "2", "ce", 0.2, 2, 0.99, clip=0.1)
-    fake_run(tmp_path / "3", "phuber_ce", 0.4, 0, 0.985, tau=10)
-    fake_run(tmp_path / "4", "phuber_ce", 0.4, 1, 0.5, status="running", tau=10)
-    fake_run(tmp_path / "sub" / "5", "gce", 0.0, 0, 0.95, q=0.7)
+def test_groups_aggregates_and_compares_with_paper(tmp_path, identity_of):
+    ce, rho = ["loss=ce"], ["dataset.train.corrupt_prob=0.2"]
+    fake_run(tmp_path / "0", identity_of(*ce, *rho, seed=0), 0.97)
+    fake_run(tmp_path / "1", identity_of(*ce, *rho, seed=1), 0.98)
+    clip = identity_of(*ce, *rho, "hparams.grad_clip_max_norm=0.1", seed=2)
+    fake_run(tmp_path / "2", clip, 0.99)
+    phuber = ["loss=phuber_ce", "dataset.train.corrupt_prob=0.4"]
+    fake_run(tmp_path / "3", identity_of(*phuber, seed=0), 0.985)
+    fake_run(tmp_path / "4", identity_of(*phuber, seed=1), 0.5, status="running")
+    fake_run(tmp_path / "sub" / "5", identity_of("loss=gce", seed=0), 0.95)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "metrics.json").write_text("{not json")
     assert report.main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "| CE | " in text and "97.5 ± 0.7 (n=2)" in text  # mean ± sample std of 97, 98
     assert "| CE + clipping |" in text and "| PHuber-CE τ=10 |" in text and "| GCE |" in text
+    assert "98.5 (n=1)" in text and "± 0.0" not in text  # one run: no made-up spread
     # The paper's MNIST CE at rho=0.2 is 97.7: ours - paper = -0.2.
     assert "| CE | paper | " in text and "97.7 (-0.2)" in text
     assert "running after 3/20 epochs" in text and "unreadable metrics.json" in text
@@ -49,7 +58,71 @@ def test_groups_aggregates_and_compares_with_paper(tmp_path):
     ce = next(r for r in rows if r["loss"] == "ce" and r["grad_clip_max_norm"] == "")
     assert float(ce["test_acc_mean"]) == pytest.approx(97.5)
     assert float(ce["paper_mean"]) == 97.7 and float(ce["reproduction_mean"]) == 98.8
+    single = next(r for r in rows if r["loss"] == "phuber_ce")
+    assert single["test_acc_std"] == "" and single["n_runs"] == "1"
     assert (tmp_path / "report.png").stat().st_size > 10000
+
+
+def test_runs_of_different_identity_are_never_pooled(tmp_path, identity_of, capsys):
+    """Noise types, clipping modes and epochs split cells; a seed is counted once; only the
+    paper's setting is compared with the paper."""
+    rho = "dataset.train.corrupt_prob=0.4"
+    runs = {
+        "sym": (identity_of("loss=ce", rho), 0.90),
+        "asym": (identity_of("loss=ce", rho, "dataset.train.noise_type=asymmetric"), 0.80),
+        "pair": (identity_of("loss=ce", rho, "dataset.train.noise_type=pairflip"), 0.70),
+        "global": (identity_of("loss=ce", rho, "hparams.grad_clip_max_norm=0.1"), 0.91),
+        "per_ex": (
+            identity_of(
+                "loss=ce",
+                rho,
+                "hparams.grad_clip_max_norm=0.1",
+                "hparams.grad_clip_mode=per_example",
+            ),
+            0.92,
+        ),
+        "short": (identity_of("loss=ce", rho, "hparams.epochs=1"), 0.60),
+        "short_again": (identity_of("loss=ce", rho, "hparams.epochs=1"), 0.65),  # same seed 0
+    }
+    for name, (identity, acc) in runs.items():
+        fake_run(tmp_path / name, identity, acc)
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    for noise in ("symmetric", "asymmetric", "pairflip"):
+        assert f"### mnist / lenet, {noise} noise" in text
+    assert "| CE, hparams.epochs=20 | 90.0 (n=1) |" in text
+    assert "| CE, hparams.epochs=1 | 60.0 (n=1) |" in text  # not averaged with 65 or 90
+    assert "| CE + clipping, hparams.epochs=20 | 91.0 (n=1) |" in text
+    assert "| CE + clipping (per_example), hparams.epochs=20 | 92.0 (n=1) |" in text
+    assert "80.0 (n=1)" in text and "70.0 (n=1)" in text
+    assert "counted once" in text and "short_again" in text
+    assert "counted once" in capsys.readouterr().err
+    # Paper: CE at 0.4 is 96.4, CE + clipping 96.8: only the 20-epoch global rows compare.
+    paper_lines = [line for line in text.splitlines() if "| paper |" in line]
+    assert len(paper_lines) == 2 and all("epochs=20" in line for line in paper_lines)
+
+
+def test_broken_metrics_files_are_skipped_one_line_each(tmp_path, identity_of, capsys):
+    fake_run(tmp_path / "good", identity_of("loss=ce"), 0.9)
+    for name, text in (
+        ("list", "[1, 2, 3]"),
+        ("truncated", '{"status": "comp'),
+        ("no_identity", json.dumps({"status": "completed", "final": {"test_acc": 0.5}})),
+        ("bad_identity", json.dumps({"status": "completed", "identity": [1]})),
+        ("no_final", json.dumps({"status": "completed", "identity": identity_of()})),
+        ("binary", None),
+    ):
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "metrics.json"
+        path.write_bytes(b"\xff\xfe\x00" * 10) if text is None else path.write_text(text)
+    assert report.main([str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if line.startswith("left out")]) == 6
+    assert "holds a list" in err and "no run identity" in err and "broken run identity" in err
+    assert "90.0 (n=1)" in (tmp_path / "report.md").read_text()
+    (tmp_path / "file").write_text("x")
+    assert report.main([str(tmp_path), "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
 
 
 def test_empty_or_wrong_dir(tmp_path, capsys):
@@ -91,5 +164,8 @@ def test_tiny_grid_through_multirun_and_report(tmp_path):
         assert int(row["n_runs"]) == 2
         assert float(row["test_acc_mean"]) == pytest.approx(statistics.mean(accs), abs=1e-3)
         assert float(row["test_acc_std"]) == pytest.approx(statistics.stdev(accs), abs=1e-3)
-    assert "### mnist_5k / lenet" in out.stdout and (tmp_path / "rep" / "report.png").is_file()
+    assert (
+        "### mnist_5k / lenet, symmetric noise" in out.stdout
+        and (tmp_path / "rep" / "report.png").is_file()
+    )
     assert (tmp_path / "rep" / "memorisation.png").is_file()  # the rho = 0.4 runs

@@ -1,0 +1,103 @@
+"""Building is validating: the run's objects are made from the config before any data is read,
+and a value an object rejects becomes a ``ConfigError`` naming the config key."""
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from phuber.config import raise_problems
+from phuber.dataset import DATASETS, DatasetInfo
+from phuber.errors import ConfigError, InvalidValue
+from phuber.noise import transition_matrix
+
+
+@dataclass
+class Parts:
+    """What a training run is made of, before its data."""
+
+    info: DatasetInfo
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: Any
+    scheduler: Any
+    noise: np.ndarray  # the K×K transition matrix of the training labels' noise
+
+
+def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
+    """``instantiate(node, *args, **kwargs)``; a rejected value is a ``ConfigError`` naming
+    ``key`` (the node's place in the config, e.g. ``loss``)."""
+    try:
+        return instantiate(node, *args, **kwargs)
+    except Exception as err:
+        raise ConfigError(explain(err, node, key)) from err
+
+
+def explain(err: Exception, node: DictConfig, key: str) -> str:
+    """One line for why building ``node`` failed: ``loss.tau=1: must be > 1``."""
+    cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+    if isinstance(cause, InvalidValue):
+        return f"{key}.{cause.param}={cause.value!r}: must be {cause.allowed}"
+    target = node.get("_target_", "?")
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+    if isinstance(cause, TypeError) and unexpected:
+        name = unexpected.group(1)
+        return (
+            f"{key}.{name}={node.get(name)!r}: {target} takes no parameter {name!r}; "
+            f"it takes {', '.join(_parameters(target)) or 'none'}"
+        )
+    return f"{key} ({target}): {type(cause).__name__}: {cause}"
+
+
+def _parameters(target: str) -> list[str]:
+    try:
+        signature = inspect.signature(get_object(target))
+    except (ValueError, TypeError, ImportError):
+        return []
+    return [p for p in signature.parameters if p not in ("self", "params", "optimizer")]
+
+
+def noise_matrix(dataset: DictConfig, info: DatasetInfo) -> np.ndarray:
+    """The transition matrix of ``dataset.train``'s noise."""
+    train = dataset.train
+    try:
+        return transition_matrix(
+            train.get("noise_type", "symmetric"), info.num_classes, train.corrupt_prob, dataset.name
+        )
+    except InvalidValue as err:
+        raise ConfigError(
+            f"dataset.train.{err.param}={err.value!r}: must be {err.allowed}"
+        ) from err
+
+
+def build_parts(cfg: DictConfig) -> Parts:
+    """Model, loss, optimiser, schedule and noise model of a training config, or one
+    ``ConfigError`` listing every value they reject."""
+    info = DATASETS[cfg.dataset.name]
+    problems: list[str] = []
+
+    def attempt(make: Any) -> Any:
+        try:
+            return make()
+        except ConfigError as err:
+            problems.append(str(err))
+            return None
+
+    model = attempt(lambda: build(cfg.model, "model", in_channels=info.channels))
+    loss_fn = attempt(lambda: build(cfg.loss, "loss"))
+    noise = attempt(lambda: noise_matrix(cfg.dataset, info))
+    optimizer = scheduler = None
+    if model is not None:
+        optimizer = attempt(
+            lambda: build(cfg.hparams.optimizer, "hparams.optimizer", model.parameters())
+        )
+    if optimizer is not None:
+        scheduler = attempt(lambda: build(cfg.hparams.scheduler, "hparams.scheduler", optimizer))
+    raise_problems(problems)
+    return Parts(info, model, loss_fn, optimizer, scheduler, noise)

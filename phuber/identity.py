@@ -1,0 +1,165 @@
+"""One identity per run: every setting that changes a result, except the seeds.
+
+A run's identity is derived once, from its composed config, and every consumer asks it: the
+TensorBoard run name, ``metrics.json``, the checkpoints (a resume that changes it is refused), the
+check that a run directory's finished result is not overwritten, ``eval.py`` and the report's
+grouping (runs are averaged only within one identity). It is a flat mapping of dotted config keys
+to values, so a new loss or optimiser parameter becomes part of it by being in the config, and a
+difference can always be named by its config key.
+
+Imports nothing heavy: the report reads identities back from ``metrics.json`` without torch.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Settings that do not change what a run computes: where files are, what is logged or saved, on
+# which device and with which compiler it runs, how large the evaluation batches are.
+NOT_IDENTITY = (
+    "checkpoint",
+    "tensorboard",
+    "save",
+    "device",
+    "auto_cpu_if_no_gpu",
+    "compile",
+    "eval_batch_size",
+    "dataset.root",
+    "dataset.download",
+    "dataset.train.use",
+    "dataset.val.use",
+    "dataset.test.use",
+)
+# Seeds: runs that differ only here are replicates of one identity (the report's n).
+SEED_KEYS = ("seed", "dataset.train.noise_seed", "dataset.val.seed")
+# What a resume may change: more epochs continue a run on the same path.
+RESUMABLE = ("hparams.epochs",)
+# Loss arguments that do not define the loss (how a batch is reduced).
+_NOT_LOSS_PARAMS = ("_target_", "reduction")
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """``settings``: dotted key → value for every setting that changes the result; ``seeds``: the
+    seeds; ``loss`` and ``model``: short names for labels (``phuber_ce``, ``lenet``)."""
+
+    settings: Mapping[str, Any]
+    seeds: Mapping[str, Any]
+    loss: str
+    model: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], seed: int | None, loss: str) -> "RunIdentity":
+        """From a resolved config (a plain dict), the run's seed and the loss's name."""
+        flat = flatten({k: v for k, v in cfg.items() if k != "hydra"})
+        settings = {
+            k: v for k, v in sorted(flat.items()) if k not in SEED_KEYS and not _excluded(k)
+        }
+        seeds = {k: flat.get(k) for k in SEED_KEYS}
+        seeds["seed"] = seed
+        model = str(flat.get("model._target_", "")).rsplit(".", 1)[-1].lower()
+        return cls(settings, seeds, loss, model)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "RunIdentity":
+        """Inverse of :meth:`to_dict`; ``ValueError`` if ``data`` is not one."""
+        try:
+            identity = cls(dict(data["settings"]), dict(data["seeds"]), data["loss"], data["model"])
+        except (TypeError, KeyError, ValueError) as err:
+            raise ValueError(f"not a run identity ({type(err).__name__}: {err})") from err
+        if not isinstance(identity.loss, str) or not isinstance(identity.model, str):
+            raise ValueError("not a run identity (loss and model must be names)")
+        return identity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss,
+            "model": self.model,
+            "settings": dict(self.settings),
+            "seeds": dict(self.seeds),
+        }
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+    @property
+    def loss_params(self) -> dict[str, Any]:
+        """The loss's own parameters (``{"tau": 10}``), as configured."""
+        return {
+            k.removeprefix("loss."): v
+            for k, v in self.settings.items()
+            if k.startswith("loss.") and k.removeprefix("loss.") not in _NOT_LOSS_PARAMS
+        }
+
+    def changes(
+        self, other: "RunIdentity", ignore: Iterable[str] = (), where: str = "the other run"
+    ) -> list[str]:
+        """One line per setting or seed that differs: ``key: <other's> in <where>, <ours> now``."""
+        ignore = set(ignore)
+        lines = []
+        for mine, theirs in ((self.settings, other.settings), (self.seeds, other.seeds)):
+            for key in sorted(set(mine) | set(theirs)):
+                if key in ignore or mine.get(key) == theirs.get(key):
+                    continue
+                lines.append(
+                    f"{key}: {_show(theirs.get(key, '<not set>'))} in {where}, "
+                    f"{_show(mine.get(key, '<not set>'))} now"
+                )
+        return lines
+
+    @property
+    def name(self) -> str:
+        """A readable run name for TensorBoard: ``phuber_ce_tau10_rho0.4_seed1``; clipping and a
+        noise type other than symmetric are named too (``ce_clip0.1logit_asymmetric_rho0.4``)."""
+        parts = [self.loss] + [f"{k}{_short(v)}" for k, v in self.loss_params.items()]
+        clip = self.get("hparams.grad_clip_max_norm")
+        if clip is not None:
+            mode = self.get("hparams.grad_clip_mode", "global")
+            parts.append(f"clip{_short(clip)}" + ("" if mode == "global" else str(mode)))
+        noise = self.get("dataset.train.noise_type", "symmetric")
+        if noise != "symmetric":
+            parts.append(str(noise))
+        parts.append(f"rho{_short(self.get('dataset.train.corrupt_prob'))}")
+        parts.append(f"seed{self.seeds.get('seed')}")
+        return "_".join(parts)
+
+    def summary(self) -> dict[str, Any]:
+        """The few settings a person scans first (kept in ``metrics.json`` beside the identity)."""
+        return {
+            "dataset": self.get("dataset.name"),
+            "model": self.model,
+            "loss": self.loss,
+            "tau": None,
+            "q": None,
+            **self.loss_params,
+            "corrupt_prob": self.get("dataset.train.corrupt_prob"),
+            "noise_type": self.get("dataset.train.noise_type", "symmetric"),
+            "grad_clip_max_norm": self.get("hparams.grad_clip_max_norm"),
+            "grad_clip_mode": self.get("hparams.grad_clip_mode", "global"),
+            "epochs": self.get("hparams.epochs"),
+            "seed": self.seeds.get("seed"),
+        }
+
+
+def _excluded(key: str) -> bool:
+    return any(key == k or key.startswith(f"{k}.") for k in NOT_IDENTITY)
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) and value != "<not set>" else str(value)

@@ -1,0 +1,199 @@
+"""A finished result is never overwritten, a resume never mixes settings, storage faults are
+reported, and one run directory has one writer at a time."""
+
+import errno
+import json
+import os
+
+import pytest
+import torch
+
+from phuber import train
+from phuber.checkpoint import load_checkpoint, save_checkpoint
+from phuber.errors import CheckpointError, RunDirError, StorageError
+from phuber.files import atomic_write
+from phuber.rundir import RunDir
+
+RESULTS = ("metrics.json", "most_recent.pt", "final_model.pt")
+
+
+def files_of(run_dir):
+    """The results' bytes and modification times: what must not change."""
+    paths = [run_dir / name for name in RESULTS if (run_dir / name).exists()]
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
+
+
+def test_rerun_into_a_completed_run_dir_skips_it(cli, tmp_path):
+    args = ["hparams.epochs=1", "seed=0", "device=cpu", "tensorboard=false", "hydra.run.dir=run"]
+    code, output = cli("train.py", *args)
+    assert code == 0, output
+    before = files_of(tmp_path / "run")
+    assert set(RESULTS) == before.keys()
+    code, output = cli("train.py", *args)
+    assert code == 0, output
+    skipped = [line for line in output.splitlines() if "Skipped" in line]
+    assert len(skipped) == 1 and str(tmp_path / "run" / "metrics.json") in skipped[0]
+    assert "Epoch" not in output and "Test accuracy" not in output
+    assert files_of(tmp_path / "run") == before
+
+
+def test_completed_run_with_other_settings_is_refused_and_kept(cli, tmp_path):
+    args = ["hparams.epochs=1", "seed=0", "device=cpu", "tensorboard=false", "hydra.run.dir=run"]
+    assert cli("train.py", *args)[0] == 0
+    before = files_of(tmp_path / "run")
+    code, output = cli("train.py", *args, "hparams.batch_size=64", "loss=ce", "seed=1")
+    assert code == 2 and "holds a completed run with other settings" in output, output
+    for line in (
+        "hparams.batch_size: 32 in the completed run, 64 now",
+        "loss.tau: 10 in the completed run, <not set> now",
+        "seed: 0 in the completed run, 1 now",
+    ):
+        assert line in output
+    assert "Traceback" not in output
+    assert files_of(tmp_path / "run") == before
+
+
+def test_relaunched_sweep_redoes_only_unfinished_jobs(cli, tmp_path):
+    args = ["--multirun", "loss=ce,phuber_ce", "hparams.epochs=1", "seed=0", "device=cpu"]
+    args += ["tensorboard=false", "hydra.sweep.dir=sweep"]
+    assert cli("train.py", *args)[0] == 0
+    done = files_of(tmp_path / "sweep" / "0")
+    # Job 1 as a preempted job leaves it: a mid-run checkpoint and a "preempted" status.
+    metrics_path = tmp_path / "sweep" / "1" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["status"], metrics["final"] = "preempted", {}
+    metrics_path.write_text(json.dumps(metrics))
+    code, output = cli("train.py", *args)
+    assert code == 0, output
+    assert output.count("Skipped") == 1 and "resuming from" in output
+    assert files_of(tmp_path / "sweep" / "0") == done
+    assert json.loads(metrics_path.read_text())["status"] == "completed"
+
+
+def test_resume_with_changed_settings_is_refused(tiny_cfg, tmp_path):
+    train.run(tiny_cfg("hparams.epochs=1"), tmp_path / "first")
+    checkpoint = str(tmp_path / "first" / "most_recent.pt")
+    for overrides, lines in (
+        (["hparams.batch_size=64"], ["hparams.batch_size: 32 in the checkpoint, 64 now"]),
+        (
+            ["hparams/optimizer=sgd"],
+            ["hparams.optimizer._target_: 'torch.optim.Adam' in the checkpoint, "],
+        ),
+        (["dataset.train.corrupt_prob=0.2", "loss.tau=2"], ["corrupt_prob: 0.0 in", "loss.tau"]),
+        (["dataset.train.noise_seed=4"], ["dataset.train.noise_seed: 0 in the checkpoint, 4 now"]),
+    ):
+        cfg = tiny_cfg("hparams.epochs=2", *overrides)
+        cfg.checkpoint = checkpoint
+        with pytest.raises(CheckpointError, match="written with other settings") as err:
+            train.run(cfg, tmp_path / "second")
+        for line in lines:
+            assert line in str(err.value)
+        assert not (tmp_path / "second" / "metrics.json").exists()
+
+
+def test_resume_without_seed_takes_the_checkpoints(tiny_cfg, tmp_path):
+    train.run(tiny_cfg("seed=7", "hparams.epochs=2"), tmp_path / "straight")
+    train.run(tiny_cfg("seed=7", "hparams.epochs=1"), tmp_path / "first")
+    cfg = tiny_cfg("hparams.epochs=2")
+    cfg.seed = None
+    cfg.checkpoint = str(tmp_path / "first" / "most_recent.pt")
+    train.run(cfg, tmp_path / "second")
+    a = load_checkpoint(tmp_path / "straight" / "final_model.pt")
+    b = load_checkpoint(tmp_path / "second" / "final_model.pt")
+    assert b["seed"] == 7 and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    summary = json.loads((tmp_path / "second" / "metrics.json").read_text())["summary"]
+    assert summary["seed"] == 7
+
+
+def test_checkpoint_records_identity_and_config(tiny_cfg, tmp_path):
+    train.run(tiny_cfg("dataset.train.corrupt_prob=0.2"), tmp_path)
+    state = load_checkpoint(tmp_path / "final_model.pt")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert state["identity"] == metrics["identity"]
+    assert state["identity"]["settings"]["dataset.train.corrupt_prob"] == 0.2
+    assert state["identity"]["settings"]["loss.tau"] == 10
+    assert state["config"]["dataset"]["name"] == "mnist_5k"
+
+
+def test_upstream_optimizer_state_of_another_optimizer_is_named(tiny_cfg, tmp_path):
+    """A checkpoint without recorded settings (the earlier reproduction's) from Adam, resumed
+    with SGD: a message, not ``KeyError: 'momentum'``."""
+    train.run(tiny_cfg("hparams.epochs=1"), tmp_path / "first")
+    state = load_checkpoint(tmp_path / "first" / "most_recent.pt")
+    upstream = {k: state[k] for k in ("epoch", "model", "optimizer", "scheduler")}
+    save_checkpoint(tmp_path / "upstream.pt", upstream)
+    cfg = tiny_cfg("hparams.epochs=2", "hparams/optimizer=sgd")
+    cfg.checkpoint = str(tmp_path / "upstream.pt")
+    with pytest.raises(CheckpointError, match=r"its optimizer state does not fit .*SGD"):
+        train.run(cfg, tmp_path / "second")
+
+
+@pytest.mark.parametrize(
+    "field,value", [("epoch", "three"), ("optimizer", [1, 2]), ("history", {"a": 1})]
+)
+def test_checkpoint_fields_of_the_wrong_type_are_named(tiny_cfg, tmp_path, field, value):
+    train.run(tiny_cfg("hparams.epochs=1"), tmp_path / "first")
+    state = load_checkpoint(tmp_path / "first" / "most_recent.pt")
+    state[field] = value
+    save_checkpoint(tmp_path / "edited.pt", state)
+    cfg = tiny_cfg("hparams.epochs=2")
+    cfg.checkpoint = str(tmp_path / "edited.pt")
+    with pytest.raises(CheckpointError, match=rf"wrong type:\n  {field}: "):
+        train.run(cfg, tmp_path / "second")
+
+
+def test_second_process_in_a_run_dir_is_refused(tiny_cfg, tmp_path):
+    with (
+        RunDir(tmp_path),
+        pytest.raises(RunDirError, match=rf"another process \(pid {os.getpid()}"),
+    ):
+        train.run(tiny_cfg(), tmp_path)  # the lock is held by another open file: refused
+    assert not (tmp_path / "metrics.json").exists()
+    train.run(tiny_cfg(), tmp_path)  # released: the run goes ahead
+
+
+def test_temporary_files_of_a_killed_save_are_removed(tiny_cfg, tmp_path):
+    stale = tmp_path / ".most_recent.pt.k1ll3d.tmp"
+    tmp_path.mkdir(exist_ok=True)
+    stale.write_bytes(b"x" * 1000)
+    train.run(tiny_cfg(), tmp_path)
+    assert not stale.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_outputs_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "f.json", lambda f: f.write(b"{}"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == mode
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "most_recent.pt"
+    save_checkpoint(path, {"epoch": 1, "model": {}})
+
+    def write_then_fail(f):
+        f.write(b"partial")
+        no_space()
+
+    with pytest.raises(StorageError) as err:
+        atomic_write(path, write_then_fail)
+    assert str(err.value) == (
+        f"no space left on device while writing {path}; the previous most_recent.pt is intact"
+    )
+    assert load_checkpoint(path)["epoch"] == 1 and [p.name for p in tmp_path.iterdir()] == [
+        path.name
+    ]
+
+
+def test_full_disk_during_training_is_one_message(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "save", no_space)
+    code, output = cli("train.py", "hparams.epochs=1", "device=cpu", "hydra.run.dir=run")
+    assert code == 2 and "StorageError: no space left on device while writing" in output, output
+    assert "most_recent.pt; nothing was written" in output and "Traceback" not in output
