@@ -437,17 +437,19 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     validate(cfg)
     seed_given = cfg.seed is not None
+    requested = run_identity(cfg, cfg.seed)  # without a seed, any seed matches
     with RunDir(out_dir) as run_dir:
-        done = run_dir.completed(run_identity(cfg, cfg.seed), seed_given)
+        done = run_dir.completed(requested, seed_given)
         if done is not None:
-            acc = f"test accuracy {100 * done['test_acc']:.2f}%, " if "test_acc" in done else ""
+            acc = done.get("test_acc")
+            acc = f"test accuracy {100 * acc:.2f}%, " if isinstance(acc, int | float) else ""
             log.warning(
                 f"Skipped: {out_dir} holds this run, completed ({acc}result in "
                 f"{out_dir / 'metrics.json'}); to train again, choose another hydra.run.dir"
             )
             return done
         path = cfg.checkpoint or run_dir.unfinished_checkpoint()
-        state = resume_state(str(path), run_identity(cfg, cfg.seed), seed_given) if path else None
+        state = resume_state(str(path), requested, seed_given) if path else None
         seed = cfg.seed if seed_given or state is None else state.get("seed")
         identity = run_identity(cfg, resolve_seed(seed))
         trainer = Trainer(cfg, out_dir, identity, (str(path), state) if state else None)

@@ -204,10 +204,22 @@ def test_missing_real_data_offline(tmp_path):
     assert "Traceback" not in output
 
 
+SIGNAL_ARGS = ["seed=0", "device=cpu", "hparams.epochs=3", "hparams.batch_size=8"]
+SIGNAL_ARGS += ["tensorboard=false", "dataset.train.corrupt_prob=0.4"]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """The uninterrupted 3-epoch run the interrupted ones must reproduce (made once)."""
+    cwd = tmp_path_factory.mktemp("straight")
+    result = run_cli("train.py", *SIGNAL_ARGS, "hydra.run.dir=straight", cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return load_checkpoint(cwd / "straight/final_model.pt")["model"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2])
-def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig):
-    args = ["seed=0", "device=cpu", "hparams.epochs=3", "hparams.batch_size=8", "tensorboard=false"]
-    args += ["dataset.train.corrupt_prob=0.4", "hydra.run.dir=interrupted"]
+def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig, straight_run):
+    args = [*SIGNAL_ARGS, "hydra.run.dir=interrupted"]
     env_cmd = [sys.executable, "-u", str(ROOT / "train.py"), *args]
     proc = subprocess.Popen(
         env_cmd,
@@ -235,24 +247,23 @@ def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig):
     assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 450
     assert json.loads((tmp_path / "interrupted/metrics.json").read_text())["status"] == "preempted"
 
-    resumed = [a for a in args if not a.startswith("hydra.run.dir")]
     checkpoint = tmp_path / "interrupted/most_recent.pt"
     if sig == signal.SIGUSR2:  # as a requeued job: the same command into the same run dir
         result = run_cli("train.py", *args, cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "holds an unfinished run (preempted): resuming" in result.stdout
         (tmp_path / "resumed").symlink_to(tmp_path / "interrupted")
-        checkpoint = None
-    if checkpoint is not None:
+    else:
         result = run_cli(
-            "train.py", *resumed, f"checkpoint={checkpoint}", "hydra.run.dir=resumed", cwd=tmp_path
+            "train.py",
+            *SIGNAL_ARGS,
+            f"checkpoint={checkpoint}",
+            "hydra.run.dir=resumed",
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-    result = run_cli("train.py", *resumed, "hydra.run.dir=straight", cwd=tmp_path)
-    assert result.returncode == 0
     a = load_checkpoint(tmp_path / "resumed/final_model.pt")["model"]
-    b = load_checkpoint(tmp_path / "straight/final_model.pt")["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(a[k], straight_run[k]) for k in a)
     history = json.loads((tmp_path / "resumed/metrics.json").read_text())["history"]
     assert [r["epoch"] for r in history] == [0, 1, 2]
 
