@@ -31,7 +31,9 @@ def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig
     def wrapper(cfg: DictConfig) -> Any:
         hydra_cfg = HydraConfig.get()
         try:
-            check_added_keys(cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices)
+            check_added_keys(
+                cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices, hydra_cfg.job.config_name
+            )
             return task(cfg, Path(hydra_cfg.runtime.output_dir))
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)

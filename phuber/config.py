@@ -202,32 +202,37 @@ def _is_file(path: Any) -> bool:
         return False
 
 
-def check_added_keys(cfg: DictConfig, overrides: Iterable[str], groups: Iterable[str]) -> None:
-    """Refuse keys added with ``+key=value`` that nothing reads (a typo such as
-    ``+hparams.epoch=1`` would otherwise be ignored), naming the closest known key.
+def check_added_keys(
+    cfg: DictConfig, overrides: Iterable[str], groups: Iterable[str], config_name: str
+) -> None:
+    """Refuse keys added with ``+key=value`` or ``++key=value`` that nothing reads (a typo such
+    as ``+hparams.epoch=1`` would otherwise be ignored), naming the closest known key.
 
-    Appending a config group (``+experiment=...``) is fine, and so is an argument added to a node
-    that builds a class (``+loss.reduction=sum``): building it judges the argument.
+    The known keys are those of the config composed without these additions. Appending a config
+    group (``+experiment=...``) is fine, and so is an argument added to a node that builds a class
+    (``+loss.reduction=sum``): building it judges the argument.
     """
     groups = set(groups)
-    added = {}
+    added: dict[str, tuple[str, str]] = {}  # key → (value, the override)
     for override in overrides:
-        if not override.startswith("+") or override.startswith("++"):
+        if not override.startswith("+"):
             continue
-        key, _, value = override[1:].partition("=")
+        key, _, value = override.lstrip("+").partition("=")
         if key in groups or "/" in key or key.split(".")[0] == "hydra":
             continue
         parent = key.rpartition(".")[0]
         if parent and OmegaConf.select(cfg, f"{parent}._target_") is not None:
             continue
-        added[key] = value
+        added[key] = (value, override)
     if not added:
         return
-    flat = _flat_keys(OmegaConf.to_container(cfg, resolve=False))
-    new = tuple(f"{k}." for k in added)
-    known = sorted({k for k in flat if k not in added and not k.startswith(new)})
+    removed = {override for _, override in added.values()}
+    pristine = _compose(config_name, [o for o in overrides if o not in removed])
+    known = sorted(set(_flat_keys(OmegaConf.to_container(pristine, resolve=False))))
     problems = []
-    for key, value in added.items():
+    for key, (value, _) in added.items():
+        if key in known:  # ++key=value on a key the config has: a plain assignment
+            continue
         depth = key.count(".")  # a key's likeliest intended twin lies at its own depth
         same_depth = [k for k in known if k.count(".") == depth]
         close = difflib.get_close_matches(key, same_depth, n=1, cutoff=0.6)
@@ -238,6 +243,18 @@ def check_added_keys(cfg: DictConfig, overrides: Iterable[str], groups: Iterable
             f"an existing one, drop the +)"
         )
     raise_problems(problems)
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose ``config_name`` again, inside a Hydra app or (a launcher's worker) from its
+    primary config folder."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name, overrides)
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose(config_name, overrides)
 
 
 def _flat_keys(tree: Any, prefix: str = "") -> list[str]:

@@ -12,7 +12,9 @@ from phuber.build import build, noise_matrix
 from phuber.checkpoint import check_fields, load_checkpoint, load_model_state
 from phuber.config import raise_problems, validate
 from phuber.dataset import DATASETS, Split, load_data
+from phuber.errors import CheckpointError
 from phuber.files import save_json
+from phuber.rundir import RunDir
 from phuber.runtime import Precision, select_device
 from phuber.transform import BatchTransform
 
@@ -109,9 +111,38 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if not isinstance(OmegaConf.select(cfg, "checkpoint"), str):
         validate(cfg, task="eval")  # names the missing checkpoint
     state = load_checkpoint(cfg.checkpoint)
-    check_fields(state, cfg.checkpoint, {"epoch": (int, type(None)), "config": (dict,)})
+    none = type(None)
+    check_fields(
+        state, cfg.checkpoint, {"epoch": (int, none), "config": (dict,), "identity": (dict, none)}
+    )
+    saved = state.get("config")
+    if saved is not None and not all(isinstance(saved.get(k), dict) for k in ("dataset", "model")):
+        raise CheckpointError(
+            f"checkpoint={cfg.checkpoint!r}: its recorded config has no dataset and model nodes"
+        )
     cfg = with_checkpoint_config(cfg, state.get("config"), given_overrides())
     validate(cfg, task="eval")
+    request = {
+        "checkpoint": str(Path(cfg.checkpoint).resolve()),
+        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
+        "loss": OmegaConf.to_container(cfg.loss, resolve=True),
+        "mixed_precision": cfg.mixed_precision,
+    }
+    with RunDir(out_dir) as run_dir:
+        results = run_dir.finished("eval.json", "request", request)
+        if results is None:
+            results = _score(cfg, state, request)
+            save_json(out_dir / "eval.json", results)
+    for name in ("train", "val", "test"):
+        if name in results:
+            scores = results[name]
+            extra = f" | clean acc {scores['clean_acc']:.4f}" if "clean_acc" in scores else ""
+            print(f"{name}: accuracy {scores['acc']:.4f} | loss {scores['loss']:.4f}{extra}")
+    return results
+
+
+def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy and loss of the checkpoint's model on each split ``cfg`` asks for."""
     device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
     info = DATASETS[cfg.dataset.name]
     model = build(cfg.model, "model", in_channels=info.channels)
@@ -122,6 +153,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     transform = BatchTransform(info.mean, info.std, device)
     precision = Precision(cfg.mixed_precision, device)
     results: dict[str, Any] = {
+        "request": request,
         "checkpoint": str(cfg.checkpoint),
         "epoch": state.get("epoch"),
         "identity": state.get("identity"),
@@ -137,7 +169,4 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             model, split.to(device), transform, loss_fn, cfg.eval_batch_size, precision
         )
         results[name] = scores
-        extra = f" | clean acc {scores['clean_acc']:.4f}" if "clean_acc" in scores else ""
-        print(f"{name}: accuracy {scores['acc']:.4f} | loss {scores['loss']:.4f}{extra}")
-    save_json(out_dir / "eval.json", results)
     return results

@@ -4,6 +4,9 @@ run continues where it stopped.
 Re-running a command into the same ``hydra.run.dir`` (or re-launching a sweep with a pinned
 ``hydra.sweep.dir``) therefore does what a researcher expects: completed runs are skipped with
 one line naming their result, interrupted ones resume, and a run with other settings is refused.
+The same holds for the results of ``eval.py`` and the synthetic experiments.
+
+Imports no torch until a checkpoint is read (the synthetic experiments use it too).
 """
 
 import fcntl
@@ -14,12 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import torch
-
-from phuber.checkpoint import check_fields, load_checkpoint
 from phuber.errors import CheckpointError, RunDirError
 from phuber.files import TMP_GLOB
-from phuber.identity import RESUMABLE, RunIdentity
+from phuber.identity import RESUMABLE, RunIdentity, flatten
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,38 @@ class RunDir:
             )
         return dict(metrics.get("final") or {})
 
+    def finished(self, name: str, key: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The result ``name`` (a JSON file whose ``key`` holds what it was made from) made here
+        before, if it was made from the same ``request``; ``None`` if there is none. One made
+        from another request, or unreadable, is a ``RunDirError``: a finished result is never
+        overwritten."""
+        path = self.path / name
+        if not path.exists():
+            return None
+        try:
+            earlier = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            earlier = None
+        if not isinstance(earlier, dict):
+            raise RunDirError(
+                f"{path} exists but is not a result phuber can read; it is left as it is. "
+                f"Choose another hydra.run.dir"
+            )
+        theirs, mine = flatten(earlier.get(key) or {}), flatten(request)
+        changes = [
+            f"{k}: {theirs.get(k, '<not set>')!r} there, {mine.get(k, '<not set>')!r} now"
+            for k in sorted(set(theirs) | set(mine))
+            if theirs.get(k) != mine.get(k)
+        ]
+        if changes:
+            raise RunDirError(
+                f"{path} holds a result made with other settings; it is left as it is.\n  "
+                + "\n  ".join(changes[:12])
+                + "\n  choose another hydra.run.dir for this one"
+            )
+        log.warning(f"Skipped: {path} holds this result already; to redo it, use another run dir")
+        return earlier
+
     def unfinished_checkpoint(self) -> Path | None:
         """``most_recent.pt`` of a run that stopped before completing (a requeued Slurm job, or
         the same command re-run into the same run dir continues from it)."""
@@ -129,25 +161,28 @@ def resume_conflicts(
     return lines
 
 
-_NONE = type(None)
-# The fields a resume reads, and the types they must have (those present; upstream's checkpoints
-# hold only the first five).
-RESUME_FIELDS: dict[str, tuple] = {
-    "epoch": (int,),
-    "model": (dict,),
-    "optimizer": (dict,),
-    "scheduler": (dict, _NONE),
-    "scaler": (dict, _NONE),
-    "global_step": (int,),
-    "step_in_epoch": (int,),
-    "perm": (torch.Tensor, _NONE),
-    "sums": (torch.Tensor, _NONE),
-    "history": (list,),
-    "seed": (int, _NONE),
-    "rng": (dict,),
-    "identity": (dict,),
-    "config": (dict,),
-}
+def resume_fields() -> dict[str, tuple]:
+    """The fields a resume reads, and the types they must have (those present; upstream's
+    checkpoints hold only the first five)."""
+    import torch
+
+    none = type(None)
+    return {
+        "epoch": (int,),
+        "model": (dict,),
+        "optimizer": (dict,),
+        "scheduler": (dict, none),
+        "scaler": (dict, none),
+        "global_step": (int,),
+        "step_in_epoch": (int,),
+        "perm": (torch.Tensor, none),
+        "sums": (torch.Tensor, none),
+        "history": (list,),
+        "seed": (int, none),
+        "rng": (dict,),
+        "identity": (dict,),
+        "config": (dict,),
+    }
 
 
 def resume_state(path: str, identity: RunIdentity, seed_given: bool) -> dict[str, Any]:
@@ -155,8 +190,10 @@ def resume_state(path: str, identity: RunIdentity, seed_given: bool) -> dict[str
     types and its recorded settings must be this run's (more epochs allowed), else a
     ``CheckpointError`` names each difference. Checkpoints without recorded settings (the
     earlier reproduction's) are resumed as they are, with a warning."""
+    from phuber.checkpoint import check_fields, load_checkpoint
+
     state = load_checkpoint(path)
-    check_fields(state, path, RESUME_FIELDS)
+    check_fields(state, path, resume_fields())
     if "epoch" not in state or "optimizer" not in state:
         raise CheckpointError(
             f"checkpoint={path!r} holds weights only (no epoch and optimiser state): it can be "

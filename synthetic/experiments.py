@@ -1,7 +1,9 @@
 """The two synthetic experiments: fig. 2a (Long & Servedio) and fig. 2b (outliers)."""
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from phuber.config import (
 )
 from phuber.errors import ConfigError
 from phuber.files import save_json
+from phuber.rundir import RunDir
 from synthetic import data, linear, plots
 from synthetic.losses import Huberised, Logistic, MarginLoss, PartiallyHuberised
 
@@ -60,10 +63,32 @@ def validate(cfg: DictConfig) -> None:
     raise_problems(check_rules(cfg, _RULES))
 
 
+Experiment = Callable[[DictConfig, Path], dict[str, Any]]
+
+
+def _config(cfg: DictConfig) -> dict[str, Any]:
+    """The settings an experiment's ``results.json`` records (and is recognised by)."""
+    return {k: cfg[k] for k in cfg}
+
+
+def run_once(experiment: Experiment) -> Experiment:
+    """Run ``experiment`` unless ``out_dir`` holds its result for the same config already (then
+    return that): a finished result is never overwritten, and one run dir has one writer."""
+
+    @functools.wraps(experiment)
+    def wrapper(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+        with RunDir(out_dir) as run_dir:
+            earlier = run_dir.finished("results.json", "config", _config(cfg))
+            return earlier if earlier is not None else experiment(cfg, out_dir)
+
+    return wrapper
+
+
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values))
 
 
+@run_once
 def long_servedio(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Fit linear models with each loss on ``n_repeat`` noisy Long & Servedio samples; score them
     on clean test samples. Writes ``results.json`` and the fig. 2a box plot."""
@@ -76,7 +101,7 @@ def long_servedio(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         rng, cfg.n_repeat, cfg.n_train, corrupt_prob=cfg.corrupt_prob, **shape
     )
     x_test, y_test = data.long_servedio(rng, cfg.n_repeat, cfg.n_test, corrupt_prob=0.0, **shape)
-    results: dict[str, Any] = {"config": {k: cfg[k] for k in cfg}}
+    results: dict[str, Any] = {"config": _config(cfg)}
     fitted = {}
     for loss in losses:
         w = linear.fit(x_train, y_train, loss, cfg.method)
@@ -111,6 +136,7 @@ def long_servedio(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     return results
 
 
+@run_once
 def outliers(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Risk of the 1-D linear model f(x) = θx under each loss, with and without outliers, and
     where its minimiser θ* over θ ∈ [−3, 3] moves. Writes ``results.json`` and the fig. 2b plot.
@@ -125,7 +151,7 @@ def outliers(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     thetas = np.linspace(-3.0, 3.0, 601)
     z = y[None, :] * thetas[:, None] * x[None, :]  # (θ, points)
     settings = {"inliers": ~is_outlier, "all": np.ones_like(is_outlier)}
-    results: dict[str, Any] = {"config": {k: cfg[k] for k in cfg}, "theta": thetas.tolist()}
+    results: dict[str, Any] = {"config": _config(cfg), "theta": thetas.tolist()}
     for loss in losses:
         entry: dict[str, Any] = {}
         for setting, keep in settings.items():

@@ -152,6 +152,8 @@ BAD_INPUTS = [
     # Keys nobody reads (point 6): Hydra suggests the +, which must not turn a typo into a no-op.
     ("+hparams.epoch=1", "hparams.epoch=1: unknown key", "did you mean hparams.epochs?"),
     ("+los=ce", "los=ce: unknown key", "did you mean loss?"),
+    ("++hparams.epoch=1", "hparams.epoch=1: unknown key", "did you mean hparams.epochs?"),
+    ("++mixed_precisoin=true", "mixed_precisoin=true: unknown key", "mixed_precision"),
     ("+dataset.train.corupt_prob=0.4", "unknown key", "dataset.train.corrupt_prob"),
 ]
 if not torch.cuda.is_available():

@@ -197,3 +197,39 @@ def test_full_disk_during_training_is_one_message(cli, tmp_path, monkeypatch):
     code, output = cli("train.py", "hparams.epochs=1", "device=cpu", "hydra.run.dir=run")
     assert code == 2 and "StorageError: no space left on device while writing" in output, output
     assert "most_recent.pt; nothing was written" in output and "Traceback" not in output
+
+
+def test_eval_and_synthetic_results_are_not_overwritten(cli, tmp_path):
+    """The same rule for every finished result: the same request is skipped, another refused."""
+    args = ["hparams.epochs=1", "seed=0", "device=cpu", "tensorboard=false", "hydra.run.dir=run"]
+    assert cli("train.py", *args)[0] == 0
+    checkpoint = f"checkpoint={tmp_path / 'run' / 'final_model.pt'}"
+    for script, first, other, result in (
+        ("eval.py", [checkpoint], ["loss=gce"], "eval.json"),
+        ("synthetic_1.py", ["n_repeat=3", "seed=0"], ["n_repeat=4"], "results.json"),
+        ("synthetic_2.py", ["seed=0", "save_fig=false"], ["seed=1"], "results.json"),
+    ):
+        pinned = f"hydra.run.dir={script}_out"
+        code, output = cli(script, *first, pinned)
+        assert code == 0, output
+        path = tmp_path / f"{script}_out" / result
+        before = (path.read_bytes(), path.stat().st_mtime_ns)
+        code, output = cli(script, *first, pinned)
+        assert code == 0 and "Skipped" in output and str(path) in output, output
+        code, output = cli(script, *first, *other, pinned)
+        assert code == 2 and "holds a result made with other settings" in output, output
+        assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("identity", torch.zeros(2)), ("config", [1]), ("config", {"dataset": "mnist"})],
+)
+def test_eval_names_malformed_checkpoint_fields(cli, tmp_path, field, value):
+    from phuber.network import LeNet
+
+    save_checkpoint(
+        tmp_path / "edited.pt", {"epoch": 1, "model": LeNet().state_dict(), field: value}
+    )
+    code, output = cli("eval.py", f"checkpoint={tmp_path / 'edited.pt'}", "device=cpu")
+    assert code == 2 and field in output and "Traceback" not in output, output
