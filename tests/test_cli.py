@@ -44,7 +44,7 @@ def test_train_then_eval(tmp_path):
     assert json.loads(eval_json.read_text())["test"]["acc"] == pytest.approx(test_acc)
 
 
-def test_eval_scores_upstream_checkpoint_like_upstream(tmp_path):
+def test_eval_scores_upstream_checkpoint_like_upstream(cli, tmp_path):
     """A checkpoint in the earlier reproduction's format, scored the way its evaluator does
     (torchvision transforms per PIL image, DataLoader, argmax)."""
     torch.manual_seed(0)
@@ -73,16 +73,14 @@ def test_eval_scores_upstream_checkpoint_like_upstream(tmp_path):
     with torch.no_grad():
         correct = sum((model(xb).argmax(1) == yb).sum().item() for xb, yb in loader)
     expected = correct / len(labels)
-    result = run_cli(
-        "eval.py", "dataset=mnist_5k", "model=lenet", f"checkpoint={path}", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"test: accuracy {expected:.4f}" in result.stdout
+    code, output = cli("eval.py", "dataset=mnist_5k", "model=lenet", f"checkpoint={path}")
+    assert code == 0, output
+    assert f"test: accuracy {expected:.4f}" in output
     assert 0.3 < expected < 1
 
 
-def test_help_lists_groups_and_options(tmp_path):
-    out = run_cli("train.py", "--help", cwd=tmp_path).stdout
+def test_help_lists_groups_and_options(cli):
+    out = cli("train.py", "--help")[1]
     for word in (
         "dataset: ",
         "loss: ",
@@ -94,11 +92,9 @@ def test_help_lists_groups_and_options(tmp_path):
         assert word in out
 
 
-def test_multirun_layout(tmp_path):
-    result = run_cli(
-        "train.py", "--multirun", "loss=ce,phuber_ce", *FAST, "tensorboard=false", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_multirun_layout(cli, tmp_path):
+    code, output = cli("train.py", "--multirun", "loss=ce,phuber_ce", *FAST, "tensorboard=false")
+    assert code == 0, output
     runs = sorted((tmp_path / "multirun").glob("*/*/*/metrics.json"))
     assert [p.parent.name for p in runs] == ["0", "1"]
     assert [json.loads(p.read_text())["summary"]["loss"] for p in runs] == ["ce", "phuber_ce"]
@@ -181,7 +177,7 @@ def test_bad_input_through_a_new_process(tmp_path):
     assert "Traceback" not in output
 
 
-def test_bad_checkpoints_through_eval(tmp_path):
+def test_bad_checkpoints_through_eval(cli, tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
     wrong = tmp_path / "lenet100.pt"
@@ -190,19 +186,15 @@ def test_bad_checkpoints_through_eval(tmp_path):
         (garbage, "truncated or not a PyTorch checkpoint"),
         (wrong, "fc3.weight"),
     ):
-        result = run_cli("eval.py", f"checkpoint={path}", cwd=tmp_path)
-        output = result.stdout + result.stderr
-        assert result.returncode == 2 and message in output and "Traceback" not in output, output
-    result = run_cli("eval.py", cwd=tmp_path)
-    assert result.returncode == 2 and "checkpoint=None" in result.stdout + result.stderr
+        code, output = cli("eval.py", f"checkpoint={path}")
+        assert code == 2 and message in output and "Traceback" not in output, output
+    code, output = cli("eval.py")
+    assert code == 2 and "checkpoint=None" in output
 
 
-def test_missing_real_data_offline(tmp_path):
-    result = run_cli(
-        "train.py", "dataset=cifar10", "model=resnet18", "dataset.download=false", cwd=tmp_path
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 2 and "not found" in output and "mnist_5k" in output
+def test_missing_real_data_offline(cli):
+    code, output = cli("train.py", "dataset=cifar10", "model=resnet18", "dataset.download=false")
+    assert code == 2 and "not found" in output and "mnist_5k" in output
     assert "Traceback" not in output
 
 

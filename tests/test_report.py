@@ -132,9 +132,9 @@ def test_empty_or_wrong_dir(tmp_path, capsys):
     assert "no completed run" in capsys.readouterr().err
 
 
-def test_tiny_grid_through_multirun_and_report(tmp_path):
+def test_tiny_grid_through_multirun_and_report(cli, tmp_path):
     """2 losses x 2 noise rates x 2 seeds, 1 epoch on the embedded data, then the report."""
-    result = run_cli(
+    code, output = cli(
         "train.py",
         "--multirun",
         "loss=ce,phuber_ce",
@@ -144,10 +144,8 @@ def test_tiny_grid_through_multirun_and_report(tmp_path):
         "device=cpu",
         "save=false",
         "hydra.sweep.dir=sweep",
-        cwd=tmp_path,
-        timeout=600,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert code == 0, output
     runs = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/metrics.json")]
     assert len(runs) == 8
     out = run_cli("-m", "phuber.report", "sweep", "--out", "rep", cwd=tmp_path)
