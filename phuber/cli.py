@@ -12,7 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from phuber.config import check_added_keys
-from phuber.errors import PhuberError
+from phuber.errors import PhuberError, Preempted
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)
             log.error(f"{type(err).__name__}: {err}")
-            if hasattr(err, "hand_on"):  # a preempted run: let a launcher's handler requeue it
+            if isinstance(err, Preempted):  # let a launcher's handler requeue it
                 err.hand_on()
             if hydra_cfg.mode == RunMode.MULTIRUN and err.exit_code is None:
                 return None

@@ -4,6 +4,9 @@ This module imports nothing heavy: the CLI, the config checks and the synthetic 
 before (or without) torch.
 """
 
+import signal
+from typing import Any
+
 
 class PhuberError(Exception):
     """An error caused by the user's input (config, files); shown without a traceback."""
@@ -29,6 +32,30 @@ class StorageError(PhuberError):
 
 class RunDirError(PhuberError):
     """The run directory is in use by another process, or holds a run with other settings."""
+
+
+class NonFiniteLoss(PhuberError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Preempted(PhuberError):
+    """The run was stopped by a signal after saving a checkpoint it can resume from.
+
+    ``signals`` is the ``phuber.runtime.StopSignals`` that caught it: the exit status follows the
+    shell's convention (128 + N), and ``hand_on`` passes the signal to the handler installed
+    before ours (submitit's requeue, say).
+    """
+
+    def __init__(self, message: str, signals: Any) -> None:
+        super().__init__(message)
+        self.signum: int = signals.received
+        self.exit_code = 128 + self.signum
+        self.previous_handler = signals.previous_handler
+
+    def hand_on(self) -> None:
+        handler = self.previous_handler
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(self.signum, None)
 
 
 class InvalidValue(ValueError):

@@ -1,11 +1,13 @@
-"""LeNet-5 and CIFAR ResNets, with the state-dict keys of the earlier reproduction."""
+"""LeNet-5 and CIFAR ResNets, with the state-dict keys of the earlier reproduction.
+
+The ResNets are torchvision's, imported only when one is built (``phuber.resnet``): a LeNet run
+does not pay for importing torchvision.
+"""
 
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 
 class LeNet(nn.Module):
@@ -40,34 +42,22 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
-class ResNet(torchvision.models.ResNet):
-    """torchvision's ResNet for 32×32 images: a 3×3 stride-1 first convolution and no max-pool,
-    so the feature maps are not shrunk 4× before the first block (as in the CIFAR literature)."""
-
-    def __init__(
-        self,
-        block: type[BasicBlock | Bottleneck],
-        layers: list[int],
-        num_classes: int = 10,
-        in_channels: int = 3,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(block, layers, num_classes=num_classes, **kwargs)
-        self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
-        self.maxpool = nn.Identity()
-
-
-def resnet18(**kwargs: Any) -> ResNet:
+def resnet18(**kwargs: Any) -> nn.Module:
     """ResNet-18 (He et al., 2016) for CIFAR images."""
+    from phuber.resnet import BasicBlock, ResNet
+
     return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
-def resnet34(**kwargs: Any) -> ResNet:
+def resnet34(**kwargs: Any) -> nn.Module:
     """ResNet-34 (He et al., 2016) for CIFAR images."""
+    from phuber.resnet import BasicBlock, ResNet
+
     return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
-def resnet50(**kwargs: Any) -> ResNet:
+def resnet50(**kwargs: Any) -> nn.Module:
     """ResNet-50 (He et al., 2016) for CIFAR images."""
+    from phuber.resnet import Bottleneck, ResNet
+
     return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)

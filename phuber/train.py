@@ -28,7 +28,7 @@ from phuber.clipping import (
 )
 from phuber.config import validate
 from phuber.dataset import Split, load_data
-from phuber.errors import CheckpointError, ConfigError, PhuberError
+from phuber.errors import CheckpointError, ConfigError, NonFiniteLoss, PhuberError, Preempted
 from phuber.evaluate import evaluate
 from phuber.identity import RunIdentity
 from phuber.noise import realized_transition
@@ -46,26 +46,6 @@ from phuber.runtime import (
 from phuber.transform import BatchTransform
 
 log = logging.getLogger(__name__)
-
-
-class Preempted(PhuberError):
-    """The run was stopped by a signal after saving a checkpoint it can resume from."""
-
-    def __init__(self, message: str, signals: StopSignals) -> None:
-        super().__init__(message)
-        self.signum = signals.received
-        self.exit_code = 128 + self.signum  # the shell's convention for "ended by signal N"
-        self.previous_handler = signals.previous_handler
-
-    def hand_on(self) -> None:
-        """Call the handler that was installed before ours (submitit's requeue, say), if any."""
-        handler = self.previous_handler
-        if callable(handler) and handler is not signal.default_int_handler:
-            handler(self.signum, None)
-
-
-class NonFiniteLoss(PhuberError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass
