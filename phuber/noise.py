@@ -8,7 +8,7 @@ import numpy as np
 
 from phuber.errors import InvalidValue
 
-NOISE_TYPES = ("symmetric", "asymmetric", "pairflip")
+NOISE_TYPES = ("symmetric", "asymmetric", "asymmetric_block", "pairflip")
 
 # Asymmetric flips as in Patrini et al. (2017) and later work: true class → noisy class.
 _MNIST_FLIPS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
@@ -57,6 +57,10 @@ def transition_matrix(
     - ``symmetric``: T = (1 − ρ)·I + ρ/(K − 1) off the diagonal.
     - ``asymmetric``: each class listed for ``dataset_name`` in ``ASYMMETRIC_FLIPS`` goes to its
       partner with probability ρ; the other classes are kept.
+    - ``asymmetric_block`` (CIFAR-100 only): class c goes to the next class of its block of 5
+      consecutive indices (cyclically: 4 → 0, 9 → 5, …) with probability ρ, as Patrini et al.'s
+      ``noisify_cifar100_asymmetric`` (and the code of GCE, SCE and Active-Passive Losses) does.
+      The blocks are not CIFAR-100's super-classes, which ``asymmetric`` follows.
     - ``pairflip``: class c goes to c + 1 (mod K) with probability ρ.
     """
     _check_rate(corrupt_prob)
@@ -67,6 +71,13 @@ def transition_matrix(
         return np.full((k, k), corrupt_prob / (k - 1)) + np.eye(k) * (
             1 - corrupt_prob * k / (k - 1)
         )
+    if noise_type == "asymmetric_block":
+        if dataset_name != "cifar100":
+            raise InvalidValue(
+                "noise_type", noise_type, f"used with cifar100, not {dataset_name!r}"
+            )
+        block = (1 - corrupt_prob) * np.eye(5) + corrupt_prob * np.roll(np.eye(5), 1, axis=1)
+        return np.kron(np.eye(k // 5), block)
     if noise_type == "pairflip":
         return (1 - corrupt_prob) * np.eye(k) + corrupt_prob * np.roll(np.eye(k), 1, axis=1)
     if noise_type == "asymmetric":

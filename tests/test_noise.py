@@ -112,3 +112,21 @@ def test_realized_flips_match_matrix(noise_type, dataset):
     # binomial standard error with n = 20000 per row is at most 0.0035: allow 4 of them
     np.testing.assert_allclose(realized, matrix, atol=0.014)
     assert realized[matrix == 0].max() == 0  # never a flip the matrix forbids
+
+
+def test_cifar100_block_asymmetric_noise_is_patrinis():
+    """Written from Patrini et al.'s construction: (1 − ρ)·I within each block of 5 consecutive
+    classes, ρ on i → i + 1, and the block's last class → its first."""
+    rho = 0.4
+    expected = np.eye(100) * (1 - rho)
+    for start in range(0, 100, 5):
+        for i in range(start, start + 4):
+            expected[i, i + 1] = rho
+        expected[start + 4, start] = rho
+    np.testing.assert_allclose(
+        transition_matrix("asymmetric_block", 100, rho, "cifar100"), expected
+    )
+    with pytest.raises(ValueError, match="used with cifar100"):
+        transition_matrix("asymmetric_block", 10, rho, "cifar10")
+    # Not the super-class variant: class 0 (apple, super-class 4) goes to 1 here, elsewhere there.
+    assert transition_matrix("asymmetric", 100, rho, "cifar100")[0, 1] == 0
