@@ -11,9 +11,14 @@
   both bound how hard one example can push on the logits.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
+
+from phuber.errors import ConfigError
 
 CLIP_MODES = ("global", "per_example", "logit")
 
@@ -63,3 +68,64 @@ def per_example_clipped_backward(
             unclipped_sq = unclipped_sq + g.mean(0).pow(2).sum()
             param.grad = (g * scale.view(-1, *[1] * (g.dim() - 1))).mean(0)
     return unclipped_sq.sqrt(), (scale < 1).sum()
+
+
+class GradientStep:
+    """The one entry point for every mode: ``step(images, labels)`` computes logits and loss and
+    leaves the (clipped) gradient in the parameters' ``.grad``; it returns the logits, the loss,
+    the gradient norm before clipping and the number of clipped examples (device tensors).
+
+    Building it refuses a mode the run cannot do correctly, before any data is read.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        max_norm: float | None,
+        model: nn.Module,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        precision: Any,  # phuber.runtime.Precision
+    ) -> None:
+        key = f"hparams.grad_clip_mode={mode!r}"
+        if mode == "per_example" and has_batch_norm(model):
+            raise ConfigError(
+                f"{key}: per-example gradients are undefined through BatchNorm (an example's "
+                f"gradient depends on the whole batch) and {type(model).__name__} has "
+                f"BatchNorm; use grad_clip_mode=logit, or model=lenet"
+            )
+        if mode == "per_example" and precision.dtype is not None:
+            raise ConfigError(f"{key} runs in float32: set mixed_precision=false")
+        if mode == "logit" and precision.dtype == torch.float16:
+            raise ConfigError(f"{key} needs bf16 or float32, not fp16 loss scaling")
+        self.mode, self.max_norm = mode, max_norm
+        self.model, self.forward, self.loss_fn = model, forward, loss_fn
+        self.optimizer, self.precision = optimizer, precision
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def __call__(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        n_clipped = torch.zeros((), device=images.device, dtype=torch.long)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.mode == "per_example":
+            with torch.no_grad():
+                logits = self.forward(images)
+                loss = self.loss_fn(logits, labels)
+            grad_norm, n_clipped = per_example_clipped_backward(
+                self.model, self.loss_fn, images, labels, self.max_norm
+            )
+            return logits, loss, grad_norm.double(), n_clipped
+        with self.precision.autocast():
+            logits = self.forward(images)
+            if self.mode == "logit":
+                clip_logit_gradients(logits, self.max_norm, n_clipped)
+            loss = self.loss_fn(logits, labels)
+        self.precision.scaler.scale(loss).backward()
+        self.precision.scaler.unscale_(self.optimizer)
+        if self.max_norm is None or self.mode != "global":
+            grads = [p.grad for p in self.params if p.grad is not None]
+            return logits, loss, torch.nn.utils.get_total_norm(grads).double(), n_clipped
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)
+        return logits, loss, norm.double(), n_clipped

@@ -21,16 +21,13 @@ from torch import nn
 
 from phuber.build import build_parts
 from phuber.checkpoint import load_model_state, save_checkpoint
-from phuber.clipping import (
-    clip_logit_gradients,
-    has_batch_norm,
-    per_example_clipped_backward,
-)
+from phuber.clipping import GradientStep
 from phuber.config import validate
 from phuber.dataset import Split, load_data
-from phuber.errors import CheckpointError, ConfigError, NonFiniteLoss, PhuberError, Preempted
+from phuber.errors import CheckpointError, NonFiniteLoss, PhuberError, Preempted
 from phuber.evaluate import evaluate
 from phuber.identity import RunIdentity
+from phuber.metrics import Sums, batch_counts, epoch_row
 from phuber.noise import realized_transition
 from phuber.recorder import Recorder
 from phuber.rundir import RunDir, resume_state
@@ -60,13 +57,6 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-# Per-epoch sums accumulated on the device: loss·n, gradient norm, then counts of predictions that
-# match the given label, match it on corrupted examples (memorised noise), match the true label on
-# corrupted and on clean examples, and examples in a PHuber loss's linear (clipped) regime.
-_SUMS = ("loss", "grad_norm", "correct", "memorised", "noisy_true", "clean_true", "clipped")
-_SUMS += ("grad_clipped",)  # examples whose gradient was clipped (per-example and logit modes)
-
-
 class Trainer:
     """Holds a run's objects and runs its epochs."""
 
@@ -89,13 +79,6 @@ class Trainer:
         info = parts.info
         self.model: nn.Module = parts.model.to(self.device)
         self.precision = Precision(cfg.mixed_precision, self.device)
-        self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
-        self._check_clip_mode()
-        self.data = load_data(cfg.dataset, parts.noise)
-        self.train_set = self.data.train.to(self.device)
-        self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
-        self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
-
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.compile else self.model
@@ -103,6 +86,20 @@ class Trainer:
         self.optimizer = parts.optimizer
         self.scheduler = parts.scheduler
         self.sched_per_step = getattr(self.scheduler, "per_step", False)
+        self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
+        self.gradient_step = GradientStep(
+            self.clip_mode,
+            cfg.hparams.grad_clip_max_norm,
+            self.model,
+            self.forward,
+            self.loss_fn,
+            self.optimizer,
+            self.precision,
+        )
+        self.data = load_data(cfg.dataset, parts.noise)
+        self.train_set = self.data.train.to(self.device)
+        self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
+        self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
 
         # Separate generators for data order (CPU) and augmentation (device): saved and restored
         # with the checkpoint, they make a resumed run draw what an uninterrupted one would.
@@ -242,14 +239,13 @@ class Trainer:
         steps = math.ceil(len(data) / batch_size)
         if p.step_in_epoch == 0:
             p.perm = torch.randperm(len(data), generator=self.order_gen)
-            p.sums = torch.zeros(len(_SUMS), device=self.device, dtype=torch.float64)
+            p.sums = None
         perm = p.perm.to(self.device)
-        sums = p.sums
+        sums = Sums(self.device, p.sums)
         first_bad = torch.full((), -1, device=self.device)
         step_counter = torch.full((), p.global_step, device=self.device)
         epoch_start = time.perf_counter()
         self.model.train()
-        params = [q for q in self.model.parameters() if q.requires_grad]
         bar = tqdm.trange(
             p.step_in_epoch,
             steps,
@@ -260,21 +256,32 @@ class Trainer:
         for step in bar:
             index = perm[step * batch_size : (step + 1) * batch_size]
             images, labels = self.train_transform(data.images[index]), data.labels[index]
-            logits, loss, grad_norm, n_clipped = self._forward_backward(images, labels, params)
+            logits, loss, grad_norm, n_clipped = self.gradient_step(images, labels)
             self.precision.scaler.step(self.optimizer)
             self.precision.scaler.update()
             if self.sched_per_step:
                 self.scheduler.step()
             loss = loss.detach()
-            counts = self._diagnostics(logits.detach(), labels, index)
-            head = torch.stack([loss.double() * labels.shape[0], grad_norm])
-            sums += torch.cat([head, counts, n_clipped.double()[None]])
+            counts = batch_counts(
+                logits.detach(),
+                labels,
+                data.clean_labels[index],
+                data.is_noisy[index],
+                self.loss_fn,
+            )
+            sums.add(
+                loss=loss.double() * labels.shape[0],
+                grad_norm=grad_norm,
+                grad_clipped=n_clipped,
+                **counts,
+            )
             first_bad = torch.where(~loss.isfinite() & (first_bad < 0), step_counter, first_bad)
             step_counter += 1
             p.global_step += 1
             p.step_in_epoch = step + 1
             if signals.received is not None and p.step_in_epoch < steps:
                 self._check_finite(first_bad)
+                p.sums = sums.values
                 self.save("most_recent.pt")
                 raise Preempted(self._preempted_message(signals.received), signals)
         bar.close()
@@ -283,91 +290,13 @@ class Trainer:
         if not self.sched_per_step:
             self.scheduler.step()
         p.step_in_epoch, p.perm, p.sums = 0, None, None
-        s = dict(zip(_SUMS, sums.tolist(), strict=True))
-        row = {
+        row = epoch_row(sums.read(), len(data), self.n_noisy, steps, self.loss_fn, self.clip_mode)
+        return {
             "epoch": p.epoch,
-            "train_loss": s["loss"] / len(data),
-            "train_acc": s["correct"] / len(data),
+            **row,
             "lr": lr,
-            "grad_norm": s["grad_norm"] / steps,
             "epoch_time_s": time.perf_counter() - epoch_start,
         }
-        n_noisy = self.n_noisy
-        if n_noisy:
-            row["train_noisy_memorised"] = s["memorised"] / n_noisy
-            row["train_noisy_true_acc"] = s["noisy_true"] / n_noisy
-        if len(data) > n_noisy:
-            row["train_clean_true_acc"] = s["clean_true"] / (len(data) - n_noisy)
-        if hasattr(self.loss_fn, "clipped"):
-            row["train_clipped_frac"] = s["clipped"] / len(data)
-        if self.clip_mode != "global":
-            row["train_grad_clipped_frac"] = s["grad_clipped"] / len(data)
-        return row
-
-    def _forward_backward(
-        self, images: torch.Tensor, labels: torch.Tensor, params: list[nn.Parameter]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits, loss, the gradient norm before clipping and the number of clipped examples,
-        with the (clipped) gradient left in the parameters' ``.grad``."""
-        max_norm = self.cfg.hparams.grad_clip_max_norm
-        n_clipped = torch.zeros((), device=self.device, dtype=torch.long)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.clip_mode == "per_example":
-            with torch.no_grad():
-                logits = self.forward(images)
-                loss = self.loss_fn(logits, labels)
-            grad_norm, n_clipped = per_example_clipped_backward(
-                self.model, self.loss_fn, images, labels, max_norm
-            )
-            return logits, loss, grad_norm.double(), n_clipped
-        with self.precision.autocast():
-            logits = self.forward(images)
-            if self.clip_mode == "logit":
-                clip_logit_gradients(logits, max_norm, n_clipped)
-            loss = self.loss_fn(logits, labels)
-        self.precision.scaler.scale(loss).backward()
-        return logits, loss, self._clip_or_measure(params), n_clipped
-
-    def _check_clip_mode(self) -> None:
-        """Refuse clipping modes this run cannot do correctly, before any data is read."""
-        mode = self.clip_mode
-        key = f"hparams.grad_clip_mode={mode!r}"
-        if mode == "per_example" and has_batch_norm(self.model):
-            raise ConfigError(
-                f"{key}: per-example gradients are undefined through BatchNorm (an example's "
-                f"gradient depends on the whole batch) and {type(self.model).__name__} has "
-                f"BatchNorm; use grad_clip_mode=logit, or model=lenet"
-            )
-        if mode == "per_example" and self.precision.dtype is not None:
-            raise ConfigError(f"{key} runs in float32: set mixed_precision=false")
-        if mode == "logit" and self.precision.dtype == torch.float16:
-            raise ConfigError(f"{key} needs bf16 or float32, not fp16 loss scaling")
-
-    def _diagnostics(
-        self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
-    ) -> torch.Tensor:
-        """Counts for the memorisation diagnostics of one batch, as float64 on the device."""
-        data = self.train_set
-        pred = logits.argmax(1)
-        noisy = data.is_noisy[index]
-        given = pred == labels
-        true = pred == data.clean_labels[index]
-        clipped = torch.zeros_like(given)
-        if hasattr(self.loss_fn, "clipped"):
-            log_p = torch.log_softmax(logits.float(), 1).gather(1, labels[:, None]).squeeze(1)
-            clipped = self.loss_fn.clipped(log_p)
-        parts = [given, given & noisy, true & noisy, true & ~noisy, clipped]
-        return torch.stack([part.sum() for part in parts]).double()
-
-    def _clip_or_measure(self, params: list[nn.Parameter]) -> torch.Tensor:
-        """Global gradient norm (before clipping), clipped to ``grad_clip_max_norm`` if set and the
-        mode is ``global``."""
-        self.precision.scaler.unscale_(self.optimizer)
-        max_norm = self.cfg.hparams.grad_clip_max_norm
-        if max_norm is None or self.clip_mode != "global":
-            grads = [q.grad for q in params if q.grad is not None]
-            return torch.nn.utils.get_total_norm(grads).double()
-        return torch.nn.utils.clip_grad_norm_(params, max_norm).double()
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         bad_step = int(first_bad)
