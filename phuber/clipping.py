@@ -89,6 +89,10 @@ class GradientStep:
         precision: Any,  # phuber.runtime.Precision
     ) -> None:
         key = f"hparams.grad_clip_mode={mode!r}"
+        if mode not in CLIP_MODES:
+            raise ConfigError(f"{key}: must be one of {list(CLIP_MODES)}")
+        if mode != "global" and max_norm is None:
+            raise ConfigError(f"{key}: must be used with a hparams.grad_clip_max_norm")
         if mode == "per_example" and has_batch_norm(model):
             raise ConfigError(
                 f"{key}: per-example gradients are undefined through BatchNorm (an example's "

@@ -106,7 +106,6 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
 
     ``task`` is ``train`` or ``eval`` (which needs a checkpoint and no training split).
     """
-    from phuber.clipping import CLIP_MODES
     from phuber.dataset import DATASETS
 
     problems = check_rules(cfg, _RULES)
@@ -129,11 +128,6 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
             bad(key, node, f"a config node with a _target_; choose one with {group}=NAME")
     if task == "train" and OmegaConf.select(cfg, "dataset.train.use") is False:
         bad("dataset.train.use", False, "true to train (false is for eval.py)")
-    mode = OmegaConf.select(cfg, "hparams.grad_clip_mode", default="global")
-    if mode not in CLIP_MODES:
-        bad("hparams.grad_clip_mode", mode, f"one of {list(CLIP_MODES)}")
-    elif mode != "global" and OmegaConf.select(cfg, "hparams.grad_clip_max_norm") is None:
-        bad("hparams.grad_clip_mode", mode, "used with a hparams.grad_clip_max_norm")
     for key in ("dataset.num_classes", "model.num_classes"):
         value = OmegaConf.select(cfg, key)
         if info is not None and value is not None and value != info.num_classes:

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from phuber.errors import CheckpointError, RunDirError
+from phuber.errors import RunDirError
 from phuber.files import TMP_GLOB
-from phuber.identity import RESUMABLE, RunIdentity, flatten
+from phuber.identity import RunIdentity, flatten
 
 log = logging.getLogger(__name__)
 
@@ -144,77 +144,3 @@ class RunDir:
         status = metrics.get("status") if metrics else "no readable metrics.json"
         log.warning(f"{self.path} holds an unfinished run ({status}): resuming from {path}")
         return path
-
-
-def resume_conflicts(
-    identity: RunIdentity, saved: RunIdentity, seed_given: bool, epochs_done: int
-) -> list[str]:
-    """What makes a checkpoint unfit to resume this run: each changed setting or seed (more
-    epochs are allowed), and fewer epochs than it has already completed."""
-    ignore = set(RESUMABLE) | (set() if seed_given else {"seed"})
-    lines = identity.changes(saved, ignore, "the checkpoint")
-    epochs = identity.get("hparams.epochs")
-    if isinstance(epochs, int) and epochs < epochs_done:
-        lines.append(
-            f"hparams.epochs: {epochs} now, fewer than the {epochs_done} the checkpoint has done"
-        )
-    return lines
-
-
-def resume_fields() -> dict[str, tuple]:
-    """The fields a resume reads, and the types they must have (those present; upstream's
-    checkpoints hold only the first five)."""
-    import torch
-
-    none = type(None)
-    return {
-        "epoch": (int,),
-        "model": (dict,),
-        "optimizer": (dict,),
-        "scheduler": (dict, none),
-        "scaler": (dict, none),
-        "global_step": (int,),
-        "step_in_epoch": (int,),
-        "perm": (torch.Tensor, none),
-        "sums": (torch.Tensor, none),
-        "history": (list,),
-        "seed": (int, none),
-        "rng": (dict,),
-        "identity": (dict,),
-        "config": (dict,),
-    }
-
-
-def resume_state(path: str, identity: RunIdentity, seed_given: bool) -> dict[str, Any]:
-    """Load checkpoint ``path`` for resuming the run ``identity``: its fields must have the right
-    types and its recorded settings must be this run's (more epochs allowed), else a
-    ``CheckpointError`` names each difference. Checkpoints without recorded settings (the
-    earlier reproduction's) are resumed as they are, with a warning."""
-    from phuber.checkpoint import check_fields, load_checkpoint
-
-    state = load_checkpoint(path)
-    check_fields(state, path, resume_fields())
-    if "epoch" not in state or "optimizer" not in state:
-        raise CheckpointError(
-            f"checkpoint={path!r} holds weights only (no epoch and optimiser state): it can be "
-            f"evaluated (eval.py), not resumed"
-        )
-    if "identity" not in state:
-        log.warning(f"{path} records no settings: resuming without checking they are the same")
-        return state
-    try:
-        saved = RunIdentity.from_dict(state["identity"])
-    except ValueError as err:
-        raise CheckpointError(
-            f"checkpoint={path!r}: its recorded settings are broken ({err})"
-        ) from err
-    conflicts = resume_conflicts(identity, saved, seed_given, state["epoch"])
-    if conflicts:
-        raise CheckpointError(
-            f"checkpoint={path!r} was written with other settings; resuming with these would "
-            f"mix two runs:\n  "
-            + "\n  ".join(conflicts)
-            + "\n  resume with the checkpoint's settings (more hparams.epochs is fine), or start "
-            "a new run without checkpoint="
-        )
-    return state

@@ -39,7 +39,8 @@ class ExponentialDecayLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
-    """Keeps the learning rate constant, for runs that want no schedule."""
+    """Keeps the learning rate constant, for runs that want no schedule. The earlier
+    reproduction's configs may name it (``phuber.scheduler.ConstantLR``), so it stays."""
 
     def get_lr(self) -> list[float]:
         return list(self.base_lrs)

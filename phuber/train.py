@@ -9,7 +9,6 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +19,28 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from phuber.build import build_parts
-from phuber.checkpoint import load_model_state, save_checkpoint
+from phuber.checkpoint import save_checkpoint
 from phuber.clipping import GradientStep
 from phuber.config import validate
 from phuber.dataset import Split, load_data
-from phuber.errors import CheckpointError, NonFiniteLoss, PhuberError, Preempted
+from phuber.errors import NonFiniteLoss, PhuberError, Preempted
 from phuber.evaluate import evaluate
 from phuber.identity import RunIdentity
 from phuber.metrics import Sums, batch_counts, epoch_row
 from phuber.noise import realized_transition
 from phuber.recorder import Recorder
-from phuber.rundir import RunDir, resume_state
+from phuber.resume import Progress, RunState, resume_state
+from phuber.rundir import RunDir
 from phuber.runtime import (
     Precision,
     StopSignals,
     resolve_seed,
-    restore_rng_state,
-    rng_state,
     seed_everything,
     select_device,
 )
 from phuber.transform import BatchTransform
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Progress:
-    """Where training stands; saved in checkpoints so a run resumes exactly."""
-
-    epoch: int = 0  # epochs completed
-    global_step: int = 0
-    step_in_epoch: int = 0  # > 0 only in a checkpoint written mid-epoch
-    perm: torch.Tensor | None = None  # the current epoch's order, while mid-epoch
-    sums: torch.Tensor | None = None  # the current epoch's metric sums, while mid-epoch
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Trainer:
@@ -111,68 +97,25 @@ class Trainer:
         self.eval_transform = BatchTransform(info.mean, info.std, self.device)
         self.n_noisy = int(self.train_set.is_noisy.sum())
         self.progress = Progress()
+        self.state = RunState(
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.precision.scaler,
+            (self.order_gen, self.aug_gen),
+            self.progress,
+            self.seed,
+            self.identity,
+            OmegaConf.to_container(cfg, resolve=True),
+        )
         if resume_from is not None:
-            self.resume(*resume_from)
+            self.state.restore(*resume_from, self.device)
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        p = self.progress
-        return {
-            "epoch": p.epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.precision.scaler.state_dict(),
-            "global_step": p.global_step,
-            "step_in_epoch": p.step_in_epoch,
-            "perm": p.perm,
-            "sums": p.sums.cpu() if p.sums is not None else None,
-            "history": p.history,
-            "seed": self.seed,
-            "rng": rng_state(self.order_gen, self.aug_gen),
-            "identity": self.identity.to_dict(),
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
-        }
-
-    def resume(self, path: str, state: dict[str, Any]) -> None:
-        """Continue from checkpoint ``state`` (read from ``path``): weights, optimiser, schedule,
-        scaler, progress, RNG."""
-        load_model_state(self.model, state["model"], path)
-        for name, target in (("optimizer", self.optimizer), ("scheduler", self.scheduler)):
-            if state.get(name) is None:
-                continue
-            keys = set(target.param_groups[0]) if name == "optimizer" else set()
-            try:
-                target.load_state_dict(_to_device(state[name], self.device))
-                missing = keys - set(target.param_groups[0]) if keys else set()
-                if missing:  # another optimiser's state: torch loads it, then fails mid-step
-                    raise KeyError(f"no {', '.join(sorted(missing))} in its parameter groups")
-            except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
-                raise CheckpointError(
-                    f"checkpoint={path!r}: its {name} state does not fit "
-                    f"hparams.{name}={type(target).__name__} ({type(err).__name__}: {err}); was "
-                    f"it written with another hparams.{name}?"
-                ) from err
-        if state.get("scaler"):
-            self.precision.scaler.load_state_dict(state["scaler"])
-        sums = state.get("sums")
-        self.progress = Progress(
-            epoch=state["epoch"],
-            global_step=state.get("global_step", 0),
-            step_in_epoch=state.get("step_in_epoch", 0),
-            perm=state.get("perm"),
-            sums=sums.to(self.device) if sums is not None else None,
-            history=list(state.get("history", [])),
-        )
-        if "rng" in state:
-            restore_rng_state(state["rng"], self.order_gen, self.aug_gen)
-        where = f"epoch {self.progress.epoch}, step {self.progress.step_in_epoch}"
-        log.info(f"Resumed from {path} ({where})")
-
     def save(self, name: str) -> None:
         if self.cfg.save:
-            save_checkpoint(self.out_dir / name, self.state_dict())
+            save_checkpoint(self.out_dir / name, self.state.to_checkpoint())
 
     # -- training ----------------------------------------------------------------------------
 
@@ -318,17 +261,6 @@ class Trainer:
             f"{self.progress.step_in_epoch}; saved {path}.\n"
             f"  resume with the same command plus: checkpoint={path}"
         )
-
-
-def _to_device(state: Any, device: torch.device) -> Any:
-    """Optimiser states are loaded onto the parameters' device."""
-    if isinstance(state, torch.Tensor):
-        return state.to(device)
-    if isinstance(state, dict):
-        return {k: _to_device(v, device) for k, v in state.items()}
-    if isinstance(state, list):
-        return [_to_device(v, device) for v in state]
-    return state
 
 
 def run_identity(cfg: DictConfig, seed: int | None) -> RunIdentity:

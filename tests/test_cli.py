@@ -145,6 +145,11 @@ BAD_INPUTS = [
     ("hparams.optimizer=sgd", "hparams.optimizer='sgd'", "hparams/optimizer=NAME"),
     ("dataset=cifar100", "hparams/cifar100_lenet", "model=resnet50"),
     ("hparams/scheduler=none", "hparams/scheduler", "Could not"),
+    (
+        "hparams.grad_clip_mode=every hparams.grad_clip_max_norm=1",
+        "hparams.grad_clip_mode='every'",
+        "'per_example', 'logit'",
+    ),
     # Keys nobody reads (point 6): Hydra suggests the +, which must not turn a typo into a no-op.
     ("+hparams.epoch=1", "hparams.epoch=1: unknown key", "did you mean hparams.epochs?"),
     ("+los=ce", "los=ce: unknown key", "did you mean loss?"),
