@@ -63,12 +63,15 @@ def _parameters(target: str) -> list[str]:
     return [p for p in signature.parameters if p not in ("self", "params", "optimizer")]
 
 
-def noise_matrix(dataset: DictConfig, info: DatasetInfo) -> np.ndarray:
+def noise_matrix(dataset: DictConfig) -> np.ndarray:
     """The transition matrix of ``dataset.train``'s noise."""
     train = dataset.train
     try:
         return transition_matrix(
-            train.get("noise_type", "symmetric"), info.num_classes, train.corrupt_prob, dataset.name
+            train.get("noise_type", "symmetric"),
+            dataset.num_classes,
+            train.corrupt_prob,
+            dataset.name,
         )
     except InvalidValue as err:
         raise ConfigError(
@@ -91,7 +94,7 @@ def build_parts(cfg: DictConfig) -> Parts:
 
     model = attempt(lambda: build(cfg.model, "model", in_channels=info.channels))
     loss_fn = attempt(lambda: build(cfg.loss, "loss"))
-    noise = attempt(lambda: noise_matrix(cfg.dataset, info))
+    noise = attempt(lambda: noise_matrix(cfg.dataset))
     optimizer = scheduler = None
     if model is not None:
         optimizer = attempt(

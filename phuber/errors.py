@@ -5,6 +5,7 @@ before (or without) torch.
 """
 
 import signal
+from pathlib import Path
 from typing import Any
 
 
@@ -37,6 +38,14 @@ class RunDirError(PhuberError):
 class NonFiniteLoss(PhuberError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
+    @classmethod
+    def at(cls, epoch: int, step: int, checkpoint: Path) -> "NonFiniteLoss":
+        return cls(
+            f"the training loss became non-finite at epoch {epoch}, global step {step}; stopped "
+            f"without saving (the last good checkpoint, if any, is {checkpoint}). Try a lower "
+            f"hparams.optimizer.lr or mixed_precision=false."
+        )
+
 
 class Preempted(PhuberError):
     """The run was stopped by a signal after saving a checkpoint it can resume from.
@@ -51,6 +60,19 @@ class Preempted(PhuberError):
         self.signum: int = signals.received
         self.exit_code = 128 + self.signum
         self.previous_handler = signals.previous_handler
+
+    @classmethod
+    def saved(cls, signals: Any, epoch: int, step: int, checkpoint: Path | None) -> "Preempted":
+        """Stopped at ``epoch`` and ``step``, with the checkpoint to resume from (``None`` when
+        nothing was saved)."""
+        where = f"stopped by {signal.Signals(signals.received).name} at epoch {epoch}, step {step}"
+        if checkpoint is None:
+            return cls(f"{where}; save=false: nothing saved", signals)
+        return cls(
+            f"{where}; saved {checkpoint}.\n  resume with the same command plus: "
+            f"checkpoint={checkpoint}",
+            signals,
+        )
 
     def hand_on(self) -> None:
         handler = self.previous_handler

@@ -149,7 +149,7 @@ def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> d
     load_model_state(model, state["model"], cfg.checkpoint)
     model.to(device)
     loss_fn = build(cfg.loss, "loss")
-    data = load_data(cfg.dataset, noise_matrix(cfg.dataset, info))
+    data = load_data(cfg.dataset, noise_matrix(cfg.dataset))
     transform = BatchTransform(info.mean, info.std, device)
     precision = Precision(cfg.mixed_precision, device)
     results: dict[str, Any] = {

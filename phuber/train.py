@@ -6,7 +6,6 @@ accumulated in device tensors and read once per epoch, so no step waits on the h
 
 import logging
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -135,7 +134,7 @@ class Trainer:
             realized_transition(  # from the host copy of the training set
                 self.data.train.clean_labels.numpy(),
                 self.data.train.labels.numpy(),
-                self.data.info.num_classes,
+                cfg.dataset.num_classes,
             ),
         )
         start = time.perf_counter()
@@ -149,7 +148,7 @@ class Trainer:
                     recorder.epoch(row)  # appends to p.history
                     self.save("most_recent.pt")
                     if signals.received is not None and p.epoch < cfg.hparams.epochs:
-                        raise Preempted(self._preempted_message(signals.received), signals)
+                        raise self._stopped(signals)
         except BaseException as err:
             try:
                 recorder.finish("preempted" if isinstance(err, Preempted) else "failed")
@@ -226,7 +225,7 @@ class Trainer:
                 self._check_finite(first_bad)
                 p.sums = sums.values
                 self.save("most_recent.pt")
-                raise Preempted(self._preempted_message(signals.received), signals)
+                raise self._stopped(signals)
         bar.close()
         self._check_finite(first_bad)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -242,25 +241,12 @@ class Trainer:
         }
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
-        bad_step = int(first_bad)
-        if bad_step >= 0:
-            raise NonFiniteLoss(
-                f"the training loss became non-finite at epoch {self.progress.epoch}, global step "
-                f"{bad_step}; stopped without saving (the last good checkpoint, if any, is "
-                f"{self.out_dir / 'most_recent.pt'}). Try a lower hparams.optimizer.lr or "
-                f"mixed_precision=false."
-            )
+        if (step := int(first_bad)) >= 0:
+            raise NonFiniteLoss.at(self.progress.epoch, step, self.out_dir / "most_recent.pt")
 
-    def _preempted_message(self, signum: int) -> str:
-        path = self.out_dir / "most_recent.pt"
-        if not self.cfg.save:
-            where = f"epoch {self.progress.epoch}, step {self.progress.step_in_epoch}"
-            return f"stopped by {signal.Signals(signum).name} at {where}; save=false: nothing saved"
-        return (
-            f"stopped by {signal.Signals(signum).name} at epoch {self.progress.epoch}, step "
-            f"{self.progress.step_in_epoch}; saved {path}.\n"
-            f"  resume with the same command plus: checkpoint={path}"
-        )
+    def _stopped(self, signals: StopSignals) -> Preempted:
+        p, path = self.progress, self.out_dir / "most_recent.pt"
+        return Preempted.saved(signals, p.epoch, p.step_in_epoch, path if self.cfg.save else None)
 
 
 def run_identity(cfg: DictConfig, seed: int | None) -> RunIdentity:

@@ -114,7 +114,7 @@ BAD_INPUTS = [
     ("hparams.grad_clip_max_norm=0", "hparams.grad_clip_max_norm=0", "> 0"),
     ("hparams.optimizer.lr=-0.1", "hparams.optimizer.lr=-0.1", "> 0"),
     ("model.num_classes=7", "model.num_classes=7", "10"),
-    ("dataset=cifar10 model=lenet", "hparams/cifar10_lenet", "model=resnet50"),
+    ("dataset=cifar10 model=lenet", "model='lenet'", "choose model=resnet18 or"),
     ("mixed_precision=maybe", "mixed_precision='maybe'", "true or false"),
     ("seed=-3", "seed=-3", ">= 0"),
     ("device=gpu7", "device='gpu7'", "torch device"),
@@ -143,7 +143,7 @@ BAD_INPUTS = [
     ("checkpoint=" + "x" * 5000 + ".pt", "checkpoint='xxxx", "an existing file"),
     ("loss=gce +loss.tau=2", "loss.tau=2", "takes no parameter 'tau'; it takes q"),
     ("hparams.optimizer=sgd", "hparams.optimizer='sgd'", "hparams/optimizer=NAME"),
-    ("dataset=cifar100", "hparams/cifar100_lenet", "model=resnet50"),
+    ("dataset=cifar100", "cifar100 images are 32×32", "model=resnet50"),
     ("hparams/scheduler=none", "hparams/scheduler", "Could not"),
     (
         "hparams.grad_clip_mode=every hparams.grad_clip_max_norm=1",

@@ -18,6 +18,7 @@ def dataset_cfg(name: str, root, **train):
     return OmegaConf.create(
         {
             "name": name,
+            "num_classes": 100 if name == "cifar100" else 10,
             "root": str(root),
             "download": False,
             "train": {"use": True, "corrupt_prob": 0.0, "noise_seed": 0, "augment": False, **train},
@@ -231,7 +232,7 @@ def test_defective_idx_files_are_named_before_training(tmp_path, defect, message
     else:
         (raw / "train-images-idx3-ubyte").write_bytes(b"\x01\x02" + b"\0" * 100)
     with pytest.raises(DataError, match=message):
-        load_arrays("mnist", tmp_path, train=True)
+        load_arrays("mnist", tmp_path, train=True, num_classes=10)
 
 
 def test_cifar_labels_outside_the_classes_are_named(tmp_path):
@@ -241,7 +242,7 @@ def test_cifar_labels_outside_the_classes_are_named(tmp_path):
     batch["labels"][0] = 10
     path.write_bytes(pickle.dumps(batch))
     with pytest.raises(DataError, match=r"data_batch_2: label 10 at index 0 is outside the 10"):
-        load_arrays("cifar10", tmp_path, train=True)
+        load_arrays("cifar10", tmp_path, train=True, num_classes=10)
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
