@@ -81,6 +81,11 @@ _RULES: list[Rule] = [
     ("hparams.optimizer.lr", lambda v: is_num(v) and v > 0, "a number > 0"),
     ("hparams.optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("hparams.optimizer.momentum", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    (
+        "hparams.scheduler_interval",
+        lambda v: v in ("step", "epoch"),
+        "step (after every optimiser step) or epoch",
+    ),
     ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
     ("mixed_precision", *BOOL),

@@ -10,11 +10,10 @@ class ExponentialDecayLR(LRScheduler):
     """Keras' ExponentialDecay: lr = lr₀ · decay_rate^(step / decay_steps).
 
     With ``staircase=True`` the exponent is an integer division. Step it once per optimiser step
-    (``per_step = True`` tells the training loop so). Written in closed form rather than as a
-    ``LambdaLR``, so its state dict holds plain numbers and loads with ``weights_only=True``.
+    (``hparams.scheduler_interval=step`` tells the training loop so). Written in closed form
+    rather than as a ``LambdaLR``, so its state dict holds plain numbers and loads with
+    ``weights_only=True``.
     """
-
-    per_step = True
 
     def __init__(
         self,

@@ -140,6 +140,7 @@ def test_epoch_scheduler_and_sgd_path(tiny_cfg, tmp_path):
             "gamma": 0.1,
         }
     cfg.hparams.epochs = 2
+    cfg.hparams.scheduler_interval = "epoch"  # the recipe's schedule steps every optimiser step
     train.run(cfg, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert history[0]["lr"] == pytest.approx(0.05) and history[1]["lr"] == pytest.approx(0.005)
