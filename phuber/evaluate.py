@@ -14,6 +14,7 @@ from phuber.config import raise_problems, validate
 from phuber.dataset import DATASETS, Split, load_data
 from phuber.errors import CheckpointError
 from phuber.files import save_json
+from phuber.metrics import EVAL_SUM_NAMES, Sums
 from phuber.rundir import RunDir
 from phuber.runtime import Precision, select_device
 from phuber.transform import BatchTransform
@@ -34,26 +35,23 @@ def evaluate(
     true labels (``clean_acc``). One host sync at the end."""
     was_training = model.training
     model.eval()
-    sums = torch.zeros(3, device=split.labels.device, dtype=torch.float64)
+    sums = Sums(split.labels.device, names=EVAL_SUM_NAMES)
     for start in range(0, len(split), batch_size):
         end = start + batch_size
         with precision.autocast():
             logits = model(transform(split.images[start:end]))
         pred = logits.argmax(1)
         labels = split.labels[start:end]
-        n = labels.shape[0]
-        sums += torch.stack(
-            [
-                loss_fn(logits, labels).double() * n,
-                (pred == labels).sum(),
-                (pred == split.clean_labels[start:end]).sum(),
-            ]
+        sums.add(
+            loss=loss_fn(logits, labels).double() * labels.shape[0],
+            correct=(pred == labels).sum(),
+            clean_correct=(pred == split.clean_labels[start:end]).sum(),
         )
     model.train(was_training)
-    loss, acc, clean_acc = (sums / max(len(split), 1)).tolist()
-    metrics = {"loss": loss, "acc": acc}
+    s = {k: v / max(len(split), 1) for k, v in sums.read().items()}
+    metrics = {"loss": s["loss"], "acc": s["correct"]}
     if bool(split.is_noisy.any()):
-        metrics["clean_acc"] = clean_acc
+        metrics["clean_acc"] = s["clean_correct"]
     return metrics
 
 

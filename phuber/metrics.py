@@ -25,20 +25,32 @@ SUM_NAMES = (
 )
 
 
-class Sums:
-    """Named running sums in one float64 device tensor: adding never waits on the host."""
+# What evaluation sums over a split: loss·n, correct predictions of the split's labels and of the
+# true labels (they differ on a noisy validation split).
+EVAL_SUM_NAMES = ("loss", "correct", "clean_correct")
 
-    def __init__(self, device: torch.device, values: torch.Tensor | None = None) -> None:
-        zeros = torch.zeros(len(SUM_NAMES), device=device, dtype=torch.float64)
+
+class Sums:
+    """Named running sums in one float64 device tensor: adding never waits on the host. Training
+    uses ``SUM_NAMES`` (the default), evaluation ``EVAL_SUM_NAMES``."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        values: torch.Tensor | None = None,
+        names: tuple[str, ...] = SUM_NAMES,
+    ) -> None:
+        self.names = names
+        zeros = torch.zeros(len(names), device=device, dtype=torch.float64)
         self.values = zeros if values is None else values.to(device)
 
     def add(self, **parts: torch.Tensor) -> None:
-        """Add one batch's values; every name of ``SUM_NAMES`` must be given, by name."""
-        self.values += torch.stack([parts[name].double() for name in SUM_NAMES])
+        """Add one batch's values; every name must be given, by name."""
+        self.values += torch.stack([parts[name].double() for name in self.names])
 
     def read(self) -> dict[str, float]:
         """The sums on the host (one sync)."""
-        return dict(zip(SUM_NAMES, self.values.tolist(), strict=True))
+        return dict(zip(self.names, self.values.tolist(), strict=True))
 
 
 def batch_counts(
