@@ -70,7 +70,7 @@ class Trainer:
         self.loss_fn: nn.Module = parts.loss_fn
         self.optimizer = parts.optimizer
         self.scheduler = parts.scheduler
-        self.sched_per_step = cfg.hparams.scheduler_interval == "step"
+        self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
         self.gradient_step = GradientStep(
             self.clip_mode,
