@@ -158,16 +158,28 @@ def _read_run(path: Path) -> tuple[RunIdentity, float, list]:
     if status != "completed":
         epochs = (metrics.get("summary") or {}).get("epochs", "?")
         raise _LeftOut(f"{status} after {len(history)}/{epochs} epochs")
-    if "identity" not in metrics:
-        raise _LeftOut("no run identity (written by an older phuber): cannot be grouped safely")
     try:
-        identity = RunIdentity.from_dict(metrics["identity"])
+        identity = _identity(metrics)
     except ValueError as err:
-        raise _LeftOut(f"broken run identity ({err})") from None
+        raise _LeftOut(str(err)) from None
     test_acc = (metrics.get("final") or {}).get("test_acc")
     if not isinstance(test_acc, int | float) or not math.isfinite(test_acc):
         raise _LeftOut("completed without a test accuracy (dataset.test.use=false?)")
     return identity, float(test_acc), history
+
+
+def _identity(metrics: dict[str, Any]) -> RunIdentity:
+    """The run's recorded identity; for a run of an older phuber, which recorded none, the same
+    derivation from the config and summary it did record."""
+    if "identity" in metrics:
+        try:
+            return RunIdentity.from_dict(metrics["identity"])
+        except ValueError as err:
+            raise ValueError(f"broken run identity ({err})") from None
+    config, summary = metrics.get("config"), metrics.get("summary")
+    if not isinstance(config, dict) or not isinstance(summary, dict) or "loss" not in summary:
+        raise ValueError("no run identity, and no config to derive it from: cannot be grouped")
+    return RunIdentity.from_config(config, summary.get("seed"), str(summary["loss"]))
 
 
 def _canonical(obj: Any) -> str:

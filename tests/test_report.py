@@ -108,6 +108,7 @@ def test_broken_metrics_files_are_skipped_one_line_each(tmp_path, identity_of, c
         ("list", "[1, 2, 3]"),
         ("truncated", '{"status": "comp'),
         ("no_identity", json.dumps({"status": "completed", "final": {"test_acc": 0.5}})),
+        ("no_config", json.dumps({"status": "completed", "summary": {"loss": "ce"}})),
         ("bad_identity", json.dumps({"status": "completed", "identity": [1]})),
         ("no_final", json.dumps({"status": "completed", "identity": identity_of()})),
         ("binary", None),
@@ -117,7 +118,7 @@ def test_broken_metrics_files_are_skipped_one_line_each(tmp_path, identity_of, c
         path.write_bytes(b"\xff\xfe\x00" * 10) if text is None else path.write_text(text)
     assert report.main([str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert len([line for line in err.splitlines() if line.startswith("left out")]) == 6
+    assert len([line for line in err.splitlines() if line.startswith("left out")]) == 7
     assert "holds a list" in err and "no run identity" in err and "broken run identity" in err
     assert "90.0 (n=1)" in (tmp_path / "report.md").read_text()
     (tmp_path / "file").write_text("x")
@@ -167,3 +168,32 @@ def test_tiny_grid_through_multirun_and_report(cli, tmp_path):
         and (tmp_path / "rep" / "report.png").is_file()
     )
     assert (tmp_path / "rep" / "memorisation.png").is_file()  # the rho = 0.4 runs
+
+
+def test_runs_of_the_previous_version_are_grouped_by_their_recorded_config(tmp_path, identity_of):
+    """metrics.json written before identities existed kept the resolved config and a summary:
+    the identity is derived from them as train.py derives it, so old sweeps stay reportable and
+    pool only with runs of exactly the same settings (here: not with a run that records a key
+    they lack)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    for seed, acc in ((0, 0.90), (1, 0.92)):
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+            cfg = compose("train", ["dataset=mnist", "loss=ce", f"seed={seed}"])
+        config = OmegaConf.to_container(cfg, resolve=True)
+        del config["hparams"]["scheduler_interval"]  # a key the previous version did not have
+        old = {
+            "status": "completed",
+            "summary": {"loss": "ce", "seed": seed, "epochs": 20},
+            "config": config,
+            "history": [],
+            "final": {"test_acc": acc},
+        }
+        (tmp_path / f"old{seed}").mkdir()
+        (tmp_path / f"old{seed}" / "metrics.json").write_text(json.dumps(old))
+    fake_run(tmp_path / "new", identity_of("loss=ce", seed=2), 0.94)
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "91.0 ± 1.4 (n=2)" in text  # the two old runs: one identity
+    assert "| CE, hparams.scheduler_interval=step | 94.0 (n=1) |" in text  # not pooled with them
