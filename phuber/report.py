@@ -163,8 +163,9 @@ def _read_run(path: Path) -> tuple[RunIdentity, float, list]:
     except ValueError as err:
         raise _LeftOut(str(err)) from None
     test_acc = (metrics.get("final") or {}).get("test_acc")
-    if not isinstance(test_acc, int | float) or not math.isfinite(test_acc):
-        raise _LeftOut("completed without a test accuracy (dataset.test.use=false?)")
+    number = isinstance(test_acc, int | float) and not isinstance(test_acc, bool)
+    if not number or not math.isfinite(test_acc) or not 0 <= test_acc <= 1:
+        raise _LeftOut("completed without a test accuracy in [0, 1] (dataset.test.use=false?)")
     return identity, float(test_acc), history
 
 
@@ -417,10 +418,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = markdown(report)
     print(text)
-    (out / "report.md").write_text(text)
-    write_csv(report, out / "report.csv")
-    plot(report, out / "report.png")
-    extra = ", memorisation.png" if plot_memorisation(report, out / "memorisation.png") else ""
+    try:
+        (out / "report.md").write_text(text)
+        write_csv(report, out / "report.csv")
+        plot(report, out / "report.png")
+        memorisation = plot_memorisation(report, out / "memorisation.png")
+    except OSError as err:
+        print(f"error: cannot write the report into {out} ({err.strerror})", file=sys.stderr)
+        return 2
+    extra = ", memorisation.png" if memorisation else ""
     print(f"wrote {out / 'report.md'}, report.csv, report.png{extra}")
     return 0
 

@@ -109,6 +109,12 @@ def test_broken_metrics_files_are_skipped_one_line_each(tmp_path, identity_of, c
         ("truncated", '{"status": "comp'),
         ("no_identity", json.dumps({"status": "completed", "final": {"test_acc": 0.5}})),
         ("no_config", json.dumps({"status": "completed", "summary": {"loss": "ce"}})),
+        (
+            "bool_acc",
+            json.dumps(
+                {"status": "completed", "identity": identity_of(), "final": {"test_acc": True}}
+            ),
+        ),
         ("bad_identity", json.dumps({"status": "completed", "identity": [1]})),
         ("no_final", json.dumps({"status": "completed", "identity": identity_of()})),
         ("binary", None),
@@ -118,12 +124,16 @@ def test_broken_metrics_files_are_skipped_one_line_each(tmp_path, identity_of, c
         path.write_bytes(b"\xff\xfe\x00" * 10) if text is None else path.write_text(text)
     assert report.main([str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert len([line for line in err.splitlines() if line.startswith("left out")]) == 7
+    assert len([line for line in err.splitlines() if line.startswith("left out")]) == 8
     assert "holds a list" in err and "no run identity" in err and "broken run identity" in err
     assert "90.0 (n=1)" in (tmp_path / "report.md").read_text()
     (tmp_path / "file").write_text("x")
     assert report.main([str(tmp_path), "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "report.md").mkdir()  # a folder where the report file should go
+    assert report.main([str(tmp_path), "--out", str(tmp_path / "taken")]) == 2
+    assert "cannot write the report into" in capsys.readouterr().err
 
 
 def test_empty_or_wrong_dir(tmp_path, capsys):
