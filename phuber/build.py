@@ -43,7 +43,7 @@ def explain(err: Exception, node: DictConfig, key: str) -> str:
     """One line for why building ``node`` failed: ``loss.tau=1: must be > 1``."""
     cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
     if isinstance(cause, InvalidValue):
-        return f"{key}.{cause.param}={cause.value!r}: must be {cause.allowed}"
+        return cause.at(key)
     target = node.get("_target_", "?")
     unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
     if isinstance(cause, TypeError) and unexpected:
@@ -74,9 +74,7 @@ def noise_matrix(dataset: DictConfig) -> np.ndarray:
             dataset.name,
         )
     except InvalidValue as err:
-        raise ConfigError(
-            f"dataset.train.{err.param}={err.value!r}: must be {err.allowed}"
-        ) from err
+        raise ConfigError(err.at("dataset.train")) from err
 
 
 def build_parts(cfg: DictConfig) -> Parts:

@@ -90,3 +90,7 @@ class InvalidValue(ValueError):
     def __init__(self, param: str, value: object, allowed: str) -> None:
         super().__init__(f"{param} must be {allowed}, got {param}={value!r}")
         self.param, self.value, self.allowed = param, value, allowed
+
+    def at(self, node: str) -> str:
+        """The message for the config node that passed the value: ``loss.tau=1: must be > 1``."""
+        return f"{node}.{self.param}={self.value!r}: must be {self.allowed}"

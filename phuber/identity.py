@@ -107,17 +107,9 @@ class RunIdentity:
         self, other: "RunIdentity", ignore: Iterable[str] = (), where: str = "the other run"
     ) -> list[str]:
         """One line per setting or seed that differs: ``key: <other's> in <where>, <ours> now``."""
-        ignore = set(ignore)
-        lines = []
-        for mine, theirs in ((self.settings, other.settings), (self.seeds, other.seeds)):
-            for key in sorted(set(mine) | set(theirs)):
-                if key in ignore or mine.get(key) == theirs.get(key):
-                    continue
-                lines.append(
-                    f"{key}: {_show(theirs.get(key, '<not set>'))} in {where}, "
-                    f"{_show(mine.get(key, '<not set>'))} now"
-                )
-        return lines
+        return differences(self.settings, other.settings, where, ignore) + differences(
+            self.seeds, other.seeds, where, ignore
+        )
 
     @property
     def name(self) -> str:
@@ -151,6 +143,19 @@ class RunIdentity:
             "epochs": self.get("hparams.epochs"),
             "seed": self.seeds.get("seed"),
         }
+
+
+def differences(
+    mine: Mapping[str, Any], theirs: Mapping[str, Any], where: str, ignore: Iterable[str] = ()
+) -> list[str]:
+    """One line per key whose value differs: ``key: <theirs> in <where>, <mine> now``."""
+    ignore = set(ignore)
+    return [
+        f"{key}: {_show(theirs.get(key, '<not set>'))} in {where}, "
+        f"{_show(mine.get(key, '<not set>'))} now"
+        for key in sorted(set(mine) | set(theirs))
+        if key not in ignore and mine.get(key) != theirs.get(key)
+    ]
 
 
 def _excluded(key: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from phuber.errors import RunDirError
 from phuber.files import TMP_GLOB
-from phuber.identity import RunIdentity, flatten
+from phuber.identity import RunIdentity, differences, flatten
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,7 @@ class RunDir:
 
     def previous(self) -> dict[str, Any] | None:
         """The ``metrics.json`` a run left here, or ``None`` (absent or unreadable)."""
-        try:
-            metrics = json.loads((self.path / METRICS).read_text())
-        except (OSError, ValueError):
-            return None
-        return metrics if isinstance(metrics, dict) else None
+        return _read_dict(self.path / METRICS)
 
     def completed(self, identity: RunIdentity, seed_given: bool) -> dict[str, Any] | None:
         """The final metrics of a completed run of this identity here, or ``None`` if there is
@@ -110,21 +106,13 @@ class RunDir:
         path = self.path / name
         if not path.exists():
             return None
-        try:
-            earlier = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError):
-            earlier = None
-        if not isinstance(earlier, dict):
+        earlier = _read_dict(path)
+        if earlier is None:
             raise RunDirError(
                 f"{path} exists but is not a result phuber can read; it is left as it is. "
                 f"Choose another hydra.run.dir"
             )
-        theirs, mine = flatten(earlier.get(key) or {}), flatten(request)
-        changes = [
-            f"{k}: {theirs.get(k, '<not set>')!r} there, {mine.get(k, '<not set>')!r} now"
-            for k in sorted(set(theirs) | set(mine))
-            if theirs.get(k) != mine.get(k)
-        ]
+        changes = differences(flatten(request), flatten(earlier.get(key) or {}), "that result")
         if changes:
             raise RunDirError(
                 f"{path} holds a result made with other settings; it is left as it is.\n  "
@@ -144,3 +132,12 @@ class RunDir:
         status = metrics.get("status") if metrics else "no readable metrics.json"
         log.warning(f"{self.path} holds an unfinished run ({status}): resuming from {path}")
         return path
+
+
+def _read_dict(path: Path) -> dict[str, Any] | None:
+    """A JSON object read from ``path``; ``None`` if absent, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    return data if isinstance(data, dict) else None
