@@ -63,6 +63,26 @@ def _parameters(target: str) -> list[str]:
     return [p for p in signature.parameters if p not in ("self", "params", "optimizer")]
 
 
+def build_loss(loss: DictConfig, noise: np.ndarray | None, logit_clip: float | None = None) -> Any:
+    """The loss of config node ``loss``; a loss that corrects for the noise (``needs_transition``)
+    gets the run's transition matrix ``noise``, and ``logit_clip=τ`` wraps it in ``LogitClip``."""
+    try:
+        needs = getattr(get_object(loss._target_), "needs_transition", False)
+    except Exception:  # an unknown target: build() below names it
+        needs = False
+    if needs and noise is None:
+        raise ConfigError(f"loss ({loss._target_}) needs the noise model, which is invalid")
+    loss_fn = build(loss, "loss", transition=noise) if needs else build(loss, "loss")
+    if logit_clip is None:
+        return loss_fn
+    from phuber.clipping import LogitClip
+
+    try:
+        return LogitClip(loss_fn, logit_clip)
+    except InvalidValue as err:
+        raise ConfigError(err.at("hparams")) from err
+
+
 def noise_matrix(dataset: DictConfig) -> np.ndarray:
     """The transition matrix of ``dataset.train``'s noise."""
     train = dataset.train
@@ -91,8 +111,9 @@ def build_parts(cfg: DictConfig) -> Parts:
             return None
 
     model = attempt(lambda: build(cfg.model, "model", in_channels=info.channels))
-    loss_fn = attempt(lambda: build(cfg.loss, "loss"))
     noise = attempt(lambda: noise_matrix(cfg.dataset))
+    logit_clip = cfg.hparams.get("logit_clip")
+    loss_fn = attempt(lambda: build_loss(cfg.loss, noise, logit_clip))
     optimizer = scheduler = None
     if model is not None:
         optimizer = attempt(

@@ -9,8 +9,11 @@
 - ``logit``: each example's gradient with respect to its logits is rescaled to norm ≤ c, which then
   flows back through the network. Cheap, works with any model, and is the form closest to PHuber:
   both bound how hard one example can push on the logits.
+
+Clipping the model's prediction instead, ``LogitClip`` (``hparams.logit_clip``) wraps the loss.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +21,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from phuber.errors import ConfigError
+from phuber.errors import ConfigError, InvalidValue
 
 CLIP_MODES = ("global", "per_example", "logit")
 
@@ -133,3 +136,32 @@ class GradientStep:
             return logits, loss, torch.nn.utils.get_total_norm(grads).double(), n_clipped
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)
         return logits, loss, norm.double(), n_clipped
+
+
+class LogitClip(nn.Module):
+    """LogitClip (Wei et al., ICML 2023) around any loss: each example's logit vector is scaled
+    to L2 norm at most 1/τ before the loss, z ↦ z · min(1, 1/(τ‖z‖)) (``hparams.logit_clip=τ``).
+
+    This is the paper's definition, continuous in z. The authors' published code rescales to
+    norm 1/τ only where ‖z‖ > τ (not 1/τ), which jumps at ‖z‖ = τ whenever τ ≠ 1. The scale is
+    positive, so predictions (argmax) are unchanged; only what the loss sees is bounded.
+    """
+
+    def __init__(self, loss_fn: nn.Module, tau: float) -> None:
+        super().__init__()
+        ok = isinstance(tau, int | float) and not isinstance(tau, bool) and math.isfinite(tau)
+        if not ok or tau <= 0:
+            raise InvalidValue("logit_clip", tau, "a number > 0 (τ: logits are clipped to 1/τ)")
+        self.loss_fn, self.tau = loss_fn, float(tau)
+
+    def clip(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        bound = 1 / self.tau
+        norms = torch.linalg.vector_norm(logits, dim=1, keepdim=True)
+        return logits * (bound / norms.clamp(min=bound))  # no 1/0 at z = 0
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self.clip(logits), targets)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}"

@@ -87,6 +87,11 @@ _RULES: list[Rule] = [
         "step (after every optimiser step) or epoch",
     ),
     ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    (
+        "eval_every",
+        lambda v: v is None or (is_int(v) and v >= 1),
+        "an integer >= 1 (epochs), or null (every epoch up to 10,000 test images, else every 10)",
+    ),
     ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
     ("mixed_precision", *BOOL),
     ("tensorboard", *BOOL),

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Settings that do not change what a run computes: where files are, what is logged or saved, on
-# which device and with which compiler it runs, how large the evaluation batches are.
+# which device and with which compiler it runs, how large the evaluation batches are and how often
+# the test set is scored during training (evaluation draws no random numbers and trains nothing).
 NOT_IDENTITY = (
     "checkpoint",
     "tensorboard",
@@ -24,6 +25,7 @@ NOT_IDENTITY = (
     "auto_cpu_if_no_gpu",
     "compile",
     "eval_batch_size",
+    "eval_every",
     "dataset.root",
     "dataset.download",
     "dataset.train.use",
@@ -120,6 +122,9 @@ class RunIdentity:
         if clip is not None:
             mode = self.get("hparams.grad_clip_mode", "global")
             parts.append(f"clip{_short(clip)}" + ("" if mode == "global" else str(mode)))
+        logit_clip = self.get("hparams.logit_clip")
+        if logit_clip is not None:
+            parts.append(f"logitclip{_short(logit_clip)}")
         noise = self.get("dataset.train.noise_type", "symmetric")
         if noise != "symmetric":
             parts.append(str(noise))
@@ -140,6 +145,7 @@ class RunIdentity:
             "noise_type": self.get("dataset.train.noise_type", "symmetric"),
             "grad_clip_max_norm": self.get("hparams.grad_clip_max_norm"),
             "grad_clip_mode": self.get("hparams.grad_clip_mode", "global"),
+            "logit_clip": self.get("hparams.logit_clip"),
             "epochs": self.get("hparams.epochs"),
             "seed": self.seeds.get("seed"),
         }

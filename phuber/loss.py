@@ -36,8 +36,9 @@ def _check_q(q: float) -> float:
     return _number("q", q, lambda v: 0 < v <= 1, "in (0, 1] (the GCE exponent)")
 
 
-class _TargetProbLoss(nn.Module):
-    """Base class: subclasses map log p (shape ``(N,)``) to the per-example loss.
+class Loss(nn.Module):
+    """Base class: subclasses map the log-softmax (shape ``(N, K)``, float32) and the targets to
+    the per-example loss. The log-softmax is computed once, in float32 with autocast off.
 
     ``name`` is the loss's config name (``conf/loss/<name>.yaml``), used to label runs.
     """
@@ -50,7 +51,7 @@ class _TargetProbLoss(nn.Module):
             raise InvalidValue("reduction", reduction, "'mean', 'sum' or 'none'")
         self.reduction = reduction
 
-    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+    def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -58,13 +59,27 @@ class _TargetProbLoss(nn.Module):
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
         with torch.autocast(logits.device.type, enabled=False):
-            log_p = F.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
-            loss = self.from_log_prob(log_p)
+            loss = self.per_example(F.log_softmax(logits, dim=1), targets)
         if self.reduction == "mean":
             return loss.mean()
         if self.reduction == "sum":
             return loss.sum()
         return loss
+
+
+class _TargetProbLoss(Loss):
+    """A loss of p = softmax(logits)[y] alone: subclasses map log p (shape ``(N,)``) to it."""
+
+    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.from_log_prob(target_log_prob(log_probs, targets))
+
+
+def target_log_prob(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p_y for each row: ``(N, K)``, ``(N,)`` → ``(N,)``."""
+    return log_probs.gather(1, targets[:, None]).squeeze(1)
 
 
 class CrossEntropy(_TargetProbLoss):

@@ -14,6 +14,9 @@ NOISE_TYPES = ("symmetric", "asymmetric", "asymmetric_block", "pairflip")
 _MNIST_FLIPS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
 # CIFAR-10: truck → automobile, bird → airplane, deer → horse, cat ↔ dog.
 _CIFAR10_FLIPS = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+# Fashion-MNIST, as Zhang & Sabuncu (2018): boot → sneaker, sneaker → sandal, pullover → shirt,
+# coat ↔ dress.
+_FASHION_FLIPS = {9: 7, 7: 5, 2: 6, 4: 3, 3: 4}
 # CIFAR-100: the super-class (coarse label) of each of the 100 fine classes.
 # fmt: off
 CIFAR100_COARSE = np.array([
@@ -38,6 +41,7 @@ def _cifar100_flips() -> dict[int, int]:
 ASYMMETRIC_FLIPS = {
     "mnist": _MNIST_FLIPS,
     "mnist_5k": _MNIST_FLIPS,
+    "fashion_mnist": _FASHION_FLIPS,
     "cifar10": _CIFAR10_FLIPS,
     "cifar100": _cifar100_flips(),
 }

@@ -75,9 +75,10 @@ class Recorder:
         if final:
             log.info("Final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in final.items()))
         if self.writer is not None:
-            step = len(self.metrics["history"])
+            history = self.metrics["history"]
+            step, last = len(history), history[-1] if history else {}
             for key, value in (final or {}).items():
-                if key.startswith(("val_", "test_")):
+                if key.startswith(("val_", "test_")) and key not in last:  # not logged already
                     self.writer.add_scalar(key.replace("_", "/", 1), value, step)
             if status == "completed":
                 hparams = {k: v for k, v in self.metrics["summary"].items() if v is not None}

@@ -22,7 +22,6 @@ from typing import Any
 
 from phuber.identity import RunIdentity
 
-LOSS_ORDER = ["ce", "pytorch_ce", "linear", "gce", "phuber_ce", "phuber_gce"]
 LOSS_LABELS = {
     "ce": "CE",
     "CrossEntropyLoss": "CE (PyTorch)",
@@ -30,7 +29,18 @@ LOSS_LABELS = {
     "gce": "GCE",
     "phuber_ce": "PHuber-CE",
     "phuber_gce": "PHuber-GCE",
+    "mae": "MAE",
+    "sce": "SCE",
+    "nce_rce": "NCE+RCE",
+    "nce_mae": "NCE+MAE",
+    "agce": "AGCE",
+    "taylor_ce": "Taylor-CE",
+    "focal": "Focal",
+    "bootstrap": "Bootstrap",
+    "forward": "Forward (true T)",
 }
+LOSS_ORDER = list(LOSS_LABELS)
+PARAM_SYMBOLS = {"tau": "τ", "alpha": "α", "beta": "β", "gamma": "γ"}
 SOURCES = {"menon2020_paper": "paper", "mizrahi2021_rescience": "reproduction"}
 RHO = "dataset.train.corrupt_prob"
 # The settings of the paper's tables: only runs with these are compared with its numbers (and
@@ -41,7 +51,13 @@ PAPER_SETTINGS = {
     ("cifar100", "resnet50"): {"hparams.epochs": 200, "hparams.batch_size": 128},
 }
 # Keys a row's label already shows through the loss's name and the clipping.
-_LABELLED = ("loss.", "hparams.grad_clip_max_norm", "hparams.grad_clip_mode", RHO)
+_LABELLED = (
+    "loss.",
+    "hparams.grad_clip_max_norm",
+    "hparams.grad_clip_mode",
+    "hparams.logit_clip",
+    RHO,
+)
 
 
 @dataclass(frozen=True)
@@ -66,9 +82,12 @@ class Row:
             detail = [] if clip == 0.1 else [_num(clip)]
             detail += [] if mode == "global" else [mode]
             label += " + clipping" + (f" ({', '.join(detail)})" if detail else "")
+        logit_clip = ident.get("hparams.logit_clip")
+        if logit_clip is not None:
+            label += f" + LogitClip (τ={_num(logit_clip)})"
         for name, value in ident.loss_params.items():
-            if not (name == "q" and value == 0.7):  # GCE's usual q is left unsaid
-                label += f" {'τ' if name == 'tau' else name}={_num(value)}"
+            if not (name == "q" and value == 0.7 and ident.loss in ("gce", "phuber_gce")):
+                label += f" {PARAM_SYMBOLS.get(name, name)}={_num(value)}"  # GCE's usual q unsaid
         extra = [f"{k}={_num(ident.get(k))}" for k in varying]
         return label + (f", {', '.join(extra)}" if extra else "")
 
@@ -76,8 +95,10 @@ class Row:
         ident = self.identity
         rank = LOSS_ORDER.index(ident.loss) if ident.loss in LOSS_ORDER else len(LOSS_ORDER)
         clip = ident.get("hparams.grad_clip_max_norm")
+        logit_clip = ident.get("hparams.logit_clip")
         params = json.dumps(ident.loss_params, sort_keys=True)
-        return (rank, ident.loss, clip is not None, clip or 0, params, self.key)
+        clips = (clip is not None, clip or 0, logit_clip is not None, logit_clip or 0)
+        return (rank, ident.loss, *clips, params, self.key)
 
     def reference_key(self, rho: float) -> tuple | None:
         """The key of the paper's tables for this row at ρ, if the row is the paper's setting."""
@@ -89,6 +110,7 @@ class Row:
             paper is None
             or noise != "symmetric"
             or ident.get("hparams.grad_clip_mode", "global") != "global"
+            or ident.get("hparams.logit_clip") is not None
             or params.get("q", 0.7) != 0.7
             or any(ident.get(k) != v for k, v in paper.items())
         ):
@@ -101,15 +123,24 @@ def _num(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
+Curve = list[tuple[int, float]]  # (epoch, value) pairs of one run
+
+
+def _lists() -> defaultdict:
+    return defaultdict(list)
+
+
 @dataclass
 class Runs:
-    """What the run directories hold: test accuracies and memorisation curves per (row, ρ), and
-    one line for every run left out (unfinished, unreadable, a seed counted already)."""
+    """What the run directories hold, per (row, ρ): final test accuracies, best-epoch test
+    accuracies (of the runs that scored the test set during training), memorisation and test
+    accuracy curves; and one line for every run left out (unfinished, unreadable, a seed counted
+    already)."""
 
-    cells: dict[tuple[Row, float], list[float]] = field(default_factory=lambda: defaultdict(list))
-    curves: dict[tuple[Row, float], list[list[float]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    cells: dict[tuple[Row, float], list[float]] = field(default_factory=_lists)
+    best: dict[tuple[Row, float], list[float]] = field(default_factory=_lists)
+    curves: dict[tuple[Row, float], list[Curve]] = field(default_factory=_lists)
+    test_curves: dict[tuple[Row, float], list[Curve]] = field(default_factory=_lists)
     left_out: list[tuple[Path, str]] = field(default_factory=list)
 
 
@@ -136,10 +167,28 @@ def collect(dirs: list[Path]) -> Runs:
                 continue
             counted[replicate] = path.parent
             runs.cells[(row, rho)].append(100 * test_acc)
-            curve = [r.get("train_noisy_memorised") for r in history if isinstance(r, dict)]
-            if curve and None not in curve:
-                runs.curves[(row, rho)].append(curve)
+            memorised = _curve(history, "train_noisy_memorised")
+            if memorised:
+                runs.curves[(row, rho)].append(memorised)
+            test = _curve(history, "test_acc")
+            if test:
+                runs.test_curves[(row, rho)].append(test)
+                runs.best[(row, rho)].append(100 * max(test_acc, *(v for _, v in test)))
     return runs
+
+
+def _curve(history: list, key: str) -> Curve:
+    """``(epoch, value)`` of the epochs whose row has a number under ``key``."""
+    rows = [r for r in history if isinstance(r, dict)]
+    return [
+        (r["epoch"], float(r[key]))
+        for r in rows
+        if isinstance(r.get("epoch"), int) and _is_number(r.get(key))
+    ]
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class _LeftOut(Exception):
@@ -163,8 +212,7 @@ def _read_run(path: Path) -> tuple[RunIdentity, float, list]:
     except ValueError as err:
         raise _LeftOut(str(err)) from None
     test_acc = (metrics.get("final") or {}).get("test_acc")
-    number = isinstance(test_acc, int | float) and not isinstance(test_acc, bool)
-    if not number or not math.isfinite(test_acc) or not 0 <= test_acc <= 1:
+    if not _is_number(test_acc) or not 0 <= test_acc <= 1:
         raise _LeftOut("completed without a test accuracy in [0, 1] (dataset.test.use=false?)")
     return identity, float(test_acc), history
 
@@ -228,6 +276,9 @@ def build(dirs: list[Path]) -> dict[str, Any]:
         cell["clip"] = ident.get("hparams.grad_clip_max_norm")
         cell["clip_mode"] = ident.get("hparams.grad_clip_mode", "global")
         cell["refs"] = references.get(ref_key, {}) if ref_key else {}
+        best = runs.best.get((row, rho), [])
+        if len(best) == len(values):  # every run scored the test set during training
+            cell["best_mean"], cell["best_std"] = aggregate(best)
         tables[row.table].setdefault(row, {})[rho] = cell
     groups: dict[tuple, dict[str, dict[float, dict]]] = {}
     labels: dict[Row, str] = {}
@@ -235,7 +286,10 @@ def build(dirs: list[Path]) -> dict[str, Any]:
         rows = sorted(tables[table], key=Row.sort_key)
         labels.update(_labels(rows))
         groups[table] = {labels[row]: tables[table][row] for row in rows}
-    curves = {(row.table, labels[row], rho): c for (row, rho), c in runs.curves.items()}
+    curves = {
+        name: {(row.table, labels[row], rho): c for (row, rho), c in found.items()}
+        for name, found in (("memorised", runs.curves), ("test_acc", runs.test_curves))
+    }
     return {"groups": groups, "curves": curves, "unfinished": runs.left_out}
 
 
@@ -265,7 +319,8 @@ def _cell(c: dict | None) -> str:
     if c is None:
         return ""
     spread = "" if c["std"] is None else f" ± {c['std']:.1f}"
-    return f"{c['mean']:.1f}{spread} (n={c['n']})"
+    best = f", best {c['best_mean']:.1f}" if "best_mean" in c else ""
+    return f"{c['mean']:.1f}{spread}{best} (n={c['n']})"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -273,6 +328,12 @@ def markdown(report: dict[str, Any]) -> str:
     for table, rows in report["groups"].items():
         rhos = sorted({rho for row in rows.values() for rho in row})
         lines += [f"### {_title(table)}: test accuracy (%), mean ± std over seeds", ""]
+        if any("best_mean" in c for row in rows.values() for c in row.values()):
+            lines += [
+                "At the end of training; *best*: the mean over seeds of each run's best test "
+                "accuracy over the epochs it was scored (the early-stopping oracle).",
+                "",
+            ]
         lines.append("| loss | " + " | ".join(f"ρ = {rho:.1f}" for rho in rhos) + " |")
         lines.append("|:--|" + "--:|" * len(rhos))
         has_refs = False
@@ -305,7 +366,13 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
         writer = csv.writer(f)
         head = ["dataset", "model", "noise_type", "label", "loss", "loss_params"]
         head += ["grad_clip_max_norm", "grad_clip_mode", "corrupt_prob"]
-        head += ["n_runs", "test_acc_mean", "test_acc_std"]
+        head += [
+            "n_runs",
+            "test_acc_mean",
+            "test_acc_std",
+            "best_test_acc_mean",
+            "best_test_acc_std",
+        ]
         head += [f"{s}_{k}" for s in SOURCES.values() for k in ("mean", "diff")]
         writer.writerow([*head, "settings"])
         for table, rows in report["groups"].items():
@@ -315,6 +382,9 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
                     clip = "" if c["clip"] is None else c["clip"]
                     line = [*table, label, c["loss"], c["loss_params"], clip, c["clip_mode"], rho]
                     line += [c["n"], round(c["mean"], 3), std]
+                    best_std = c.get("best_std")
+                    line += [round(c["best_mean"], 3) if "best_mean" in c else ""]
+                    line += ["" if best_std is None else round(best_std, 3)]
                     for source in SOURCES.values():
                         ref = c["refs"].get(source)
                         line += [ref[0], round(c["mean"] - ref[0], 3)] if ref else ["", ""]
@@ -341,34 +411,49 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
-    """Share of corrupted training examples predicted as their (wrong) given label, against the
-    epoch: one panel per table and ρ, one line per row (mean over seeds)."""
-    panels: dict[tuple, dict[str, list[list[float]]]] = defaultdict(dict)
-    for (table, label, rho), runs in report["curves"].items():
-        panels[(*table, rho)][label] = runs
-    if not panels:
+    """Against the epoch, one column per table and ρ, one line per row (mean over seeds): the
+    share of corrupted training examples predicted as their (wrong) given label (top), and test
+    accuracy where it was scored during training (bottom)."""
+    kinds = {
+        "memorised": "corrupted examples memorised (%)",
+        "test_acc": "test accuracy (%)",
+    }
+    panels: dict[str, dict[tuple, dict[str, list[Curve]]]] = {k: defaultdict(dict) for k in kinds}
+    for kind in kinds:
+        for (table, label, rho), runs in report["curves"][kind].items():
+            panels[kind][(*table, rho)][label] = runs
+    columns = sorted(set(panels["memorised"]) | set(panels["test_acc"]), key=str)
+    rows = [kind for kind in kinds if panels[kind]]
+    if not rows:
         return False
-    figure, axes = _panels(len(panels), 4.5, 3.8)
-    for ax, (key, lines) in zip(axes, sorted(panels.items()), strict=True):
-        for label, runs in sorted(lines.items()):
-            length = min(len(run) for run in runs)
-            mean = [sum(run[e] for run in runs) / len(runs) for e in range(length)]
-            ax.plot(range(1, length + 1), [100 * m for m in mean], marker=".", label=label)
-        title = f"{_title(key[:3])}, ρ = {key[3]:.1f}"
-        _style(ax, title, "epoch", "corrupted examples memorised (%)")
+    figure, axes = _panels(len(columns), 4.5, 3.8, len(rows))
+    for r, kind in enumerate(rows):
+        for c, key in enumerate(columns):
+            ax = axes[r * len(columns) + c]
+            for label, runs in sorted(panels[kind].get(key, {}).items()):
+                epochs, mean = _mean_curve(runs)
+                ax.plot([e + 1 for e in epochs], mean, marker=".", label=label)
+            _style(ax, f"{_title(key[:3])}, ρ = {key[3]:.1f}", "epoch", kinds[kind])
     _save(figure, path)
     return True
 
 
-def _panels(n: int, width: float, height: float) -> tuple[Any, Any]:
-    """A row of ``n`` panels, drawn with the Agg backend (headless)."""
+def _mean_curve(runs: list[Curve]) -> tuple[list[int], list[float]]:
+    """The epochs every run has, and the mean value (in %) over runs at each."""
+    common = sorted(set.intersection(*(set(e for e, _ in run) for run in runs)))
+    values = [dict(run) for run in runs]
+    return common, [100 * sum(v[e] for v in values) / len(values) for e in common]
+
+
+def _panels(n: int, width: float, height: float, rows: int = 1) -> tuple[Any, Any]:
+    """``rows`` rows of ``n`` panels (flattened, row by row), drawn with the Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
-    return figure, axes[0]
+    figure, axes = plt.subplots(rows, n, figsize=(width * n, height * rows), squeeze=False)
+    return figure, axes.ravel()
 
 
 def _style(ax: Any, title: str, xlabel: str, ylabel: str) -> None:

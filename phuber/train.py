@@ -67,7 +67,7 @@ class Trainer:
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.compile else self.model
-        self.loss_fn: nn.Module = parts.loss_fn
+        self.loss_fn: nn.Module = parts.loss_fn.to(self.device)
         self.optimizer = parts.optimizer
         self.scheduler = parts.scheduler
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
@@ -145,6 +145,8 @@ class Trainer:
                     if self.val_set is not None:
                         row.update(self._scores("val", self.val_set))
                     p.epoch += 1
+                    if self.test_set is not None and self._test_due(p.epoch):
+                        row.update(self._scores("test", self.test_set))
                     recorder.epoch(row)  # appends to p.history
                     self.save("most_recent.pt")
                     if signals.received is not None and p.epoch < cfg.hparams.epochs:
@@ -156,12 +158,23 @@ class Trainer:
                 log.debug(f"Could not record the outcome: {also}")
             raise
         final: dict[str, Any] = {"train_time_s": time.perf_counter() - start}
+        last = p.history[-1] if p.history else {}
         for name, split in (("val", self.val_set), ("test", self.test_set)):
-            if split is not None:
+            if split is None:
+                continue
+            if last.get("epoch") == p.epoch - 1 and f"{name}_acc" in last:  # scored already
+                final.update({k: v for k, v in last.items() if k.startswith(f"{name}_")})
+            else:
                 final.update(self._scores(name, split))
         self.save("final_model.pt")
         recorder.finish("completed", final)
         return final
+
+    def _test_due(self, epochs_done: int) -> bool:
+        """Whether to score the test set after ``epochs_done`` epochs (``eval_every``; by default
+        every epoch for up to 10,000 test images, else every 10), and always after the last."""
+        every = self.cfg.get("eval_every") or (1 if len(self.test_set) <= 10_000 else 10)
+        return epochs_done % every == 0 or epochs_done == self.cfg.hparams.epochs
 
     def _scores(self, name: str, split: Split) -> dict[str, float]:
         scores = evaluate(

@@ -1,0 +1,254 @@
+"""Robust-loss baselines of the label-noise literature, beside the paper's losses (``loss.py``).
+
+Each works from the float32 log-softmax the base class computes, so values and gradients stay
+finite for logits up to ±1e4 and for bf16 logits; none indexes by data or syncs with the host.
+p = softmax(logits), y the given label, p_y its probability. Where the Active-Passive-Losses code
+(Ma et al., 2020) computes a loss with clamps, the docstring says how ours differs.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from phuber.errors import InvalidValue
+from phuber.loss import Loss, Reduction, _number, _TargetProbLoss, target_log_prob
+
+
+def _non_negative(name: str, value: float) -> float:
+    return _number(name, value, lambda v: v >= 0, ">= 0")
+
+
+def _positive(name: str, value: float) -> float:
+    return _number(name, value, lambda v: v > 0, "> 0")
+
+
+def _one_minus_p(log_p: torch.Tensor) -> torch.Tensor:
+    """1 − p from log p, exact for p near 1 (where 1 − exp(log p) cancels)."""
+    return -torch.expm1(log_p)
+
+
+class MeanAbsoluteError(_TargetProbLoss):
+    """Mean absolute error (Ghosh et al., AAAI 2017): ℓ = scale·Σ_k |p_k − y_k| = 2·scale·(1 − p_y).
+
+    Bounded and symmetric. The Active-Passive-Losses code's ``MeanAbsoluteError(scale=s)`` is
+    s·(1 − p_y), which is ours with scale = s/2.
+    """
+
+    name = "mae"
+
+    def __init__(self, scale: float = 1.0, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        self.scale = _positive("scale", scale)
+
+    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+        return 2 * self.scale * _one_minus_p(log_p)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+class SymmetricCrossEntropy(_TargetProbLoss):
+    """Symmetric cross-entropy (Wang et al., ICCV 2019): ℓ = α·CE + β·RCE, A < 0.
+
+    RCE = −Σ_k p_k log y_k with log 0 := A, so RCE = −A·(1 − p_y): bounded, and ℓ is a function
+    of p_y alone. The paper sets A = −4. The Active-Passive-Losses code clamps the one-hot label
+    to [1e-4, 1] (A = log 1e-4 ≈ −9.21) and p to [1e-7, 1], which adds up to −A·(K − 1)·1e-7 where
+    probabilities underflow; ours has no such floor.
+    """
+
+    name = "sce"
+
+    def __init__(
+        self, alpha: float = 0.1, beta: float = 1.0, A: float = -4.0, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.alpha = _non_negative("alpha", alpha)
+        self.beta = _non_negative("beta", beta)
+        self.A = _number("A", A, lambda v: v < 0, "< 0 (the value given to log 0)")
+
+    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+        return self.alpha * -log_p + self.beta * -self.A * _one_minus_p(log_p)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, beta={self.beta}, A={self.A}"
+
+
+def normalized_ce(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """NCE = (−log p_y) / (−Σ_k log p_k) ∈ [0, 1] (Ma et al., 2020). The denominator is at least
+    K·log K > 0, so it never divides by zero."""
+    return target_log_prob(log_probs, targets) / log_probs.sum(1)
+
+
+class NormalizedCEReverseCE(Loss):
+    """NCE+RCE, an active-passive loss (Ma et al., ICML 2020): ℓ = α·NCE + β·RCE.
+
+    NCE = (−log p_y) / (−Σ_k log p_k); RCE = −A·(1 − p_y) as in ``SymmetricCrossEntropy``, with the
+    A the authors' code uses (log 1e-4) and without its clamp of p to [1e-7, 1].
+    """
+
+    name = "nce_rce"
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        A: float = math.log(1e-4),
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction)
+        self.alpha = _non_negative("alpha", alpha)
+        self.beta = _non_negative("beta", beta)
+        self.A = _number("A", A, lambda v: v < 0, "< 0 (the value given to log 0)")
+
+    def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        rce = -self.A * _one_minus_p(target_log_prob(log_probs, targets))
+        return self.alpha * normalized_ce(log_probs, targets) + self.beta * rce
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, beta={self.beta}, A={self.A}"
+
+
+class NormalizedCEMeanAbsoluteError(Loss):
+    """NCE+MAE, an active-passive loss (Ma et al., ICML 2020): ℓ = α·NCE + β·(1 − p_y).
+
+    The MAE term is the authors' code's (1 − p_y), half of Ghosh et al.'s Σ_k |p_k − y_k|.
+    """
+
+    name = "nce_mae"
+
+    def __init__(self, alpha: float = 1.0, beta: float = 1.0, reduction: Reduction = "mean"):
+        super().__init__(reduction)
+        self.alpha = _non_negative("alpha", alpha)
+        self.beta = _non_negative("beta", beta)
+
+    def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        mae = _one_minus_p(target_log_prob(log_probs, targets))
+        return self.alpha * normalized_ce(log_probs, targets) + self.beta * mae
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, beta={self.beta}"
+
+
+class AsymmetricGeneralizedCrossEntropy(_TargetProbLoss):
+    """Asymmetric GCE (Zhou et al., ICML 2021): ℓ = ((a + 1)^q − (a + p_y)^q) / q, a > 0, q > 0.
+
+    Bounded: 0 ≤ ℓ ≤ ((a + 1)^q − a^q) / q.
+    """
+
+    name = "agce"
+
+    def __init__(self, a: float = 0.6, q: float = 0.6, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        self.a = _positive("a", a)
+        self.q = _positive("q", q)
+
+    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+        return ((self.a + 1) ** self.q - (self.a + log_p.exp()) ** self.q) / self.q
+
+    def extra_repr(self) -> str:
+        return f"a={self.a}, q={self.q}"
+
+
+class TaylorCrossEntropy(_TargetProbLoss):
+    """Taylor cross-entropy (Feng et al., IJCAI 2020): ℓ = Σ_{k=1..t} (1 − p_y)^k / k.
+
+    The first t terms of −log p_y = Σ_k (1 − p_y)^k / k: t = 1 is MAE/2, t → ∞ is CE. Bounded
+    (by Σ_k 1/k) for finite t.
+    """
+
+    name = "taylor_ce"
+
+    def __init__(self, order: int = 2, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+            raise InvalidValue("order", order, "an integer >= 1 (the number of Taylor terms)")
+        self.order = order
+
+    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+        u = _one_minus_p(log_p)
+        return sum(u**k / k for k in range(1, self.order + 1))
+
+    def extra_repr(self) -> str:
+        return f"order={self.order}"
+
+
+class FocalLoss(_TargetProbLoss):
+    """Focal loss (Lin et al., ICCV 2017): ℓ = −(1 − p_y)^γ · log p_y, γ ≥ 0.
+
+    For γ < 1 the factor's slope γ(1 − p_y)^(γ−1) is infinite where p_y rounds to 1 (the
+    Active-Passive-Losses code then gives NaN gradients); 1 − p_y is floored at 1e-30 there, which
+    changes the loss by less than 1e-15·γ.
+    """
+
+    name = "focal"
+
+    def __init__(self, gamma: float = 0.5, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        self.gamma = _non_negative("gamma", gamma)
+
+    def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
+        return -(_one_minus_p(log_p).clamp(min=1e-30) ** self.gamma) * log_p
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}"
+
+
+class Bootstrapping(Loss):
+    """Bootstrapping (Reed et al., ICLR 2015 workshop): cross-entropy against a target mixed from
+    the given label and the model's own prediction, ℓ = −Σ_k (β·y_k + (1 − β)·t_k) log p_k.
+
+    ``soft``: t = p, so ℓ = β·CE + (1 − β)·H(p), the minimum-entropy regulariser of the paper
+    (gradients flow through the target). ``hard``: t = one-hot argmax p, ℓ = −β log p_y −
+    (1 − β) log p_max. The paper's MNIST values: β = 0.95 (soft), 0.8 (hard).
+    """
+
+    name = "bootstrap"
+
+    def __init__(self, beta: float = 0.95, mode: str = "soft", reduction: Reduction = "mean"):
+        super().__init__(reduction)
+        self.beta = _number("beta", beta, lambda v: 0 <= v <= 1, "in [0, 1]")
+        if mode not in ("soft", "hard"):
+            raise InvalidValue("mode", mode, "'soft' or 'hard'")
+        self.mode = mode
+
+    def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        ce = -target_log_prob(log_probs, targets)
+        if self.mode == "soft":
+            own = -(log_probs.exp() * log_probs).sum(1)
+        else:
+            own = -log_probs.max(1).values
+        return self.beta * ce + (1 - self.beta) * own
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, mode={self.mode!r}"
+
+
+class ForwardCorrectedCrossEntropy(Loss):
+    """Forward loss correction (Patrini et al., CVPR 2017): ℓ = −log (Tᵀp)_y = −log Σ_k p_k T_ky,
+    with T_ij = P(given label j | true label i).
+
+    Given the training set's true T (built from the run's noise model), this is the "oracle"
+    forward correction of the paper. Computed as −logsumexp_k(log p_k + log T_ky), finite for
+    any logits; the model's p estimates the clean class distribution.
+    """
+
+    name = "forward"
+    needs_transition = True  # the builder passes the run's transition matrix
+
+    def __init__(self, transition: np.ndarray | list, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        matrix = np.asarray(transition, dtype=np.float64)
+        square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1]
+        stochastic = square and (matrix >= 0).all() and np.allclose(matrix.sum(1), 1, atol=1e-6)
+        if not stochastic:
+            raise InvalidValue(
+                "transition", matrix.shape, "a K×K row-stochastic matrix (the noise model's)"
+            )
+        with np.errstate(divide="ignore"):
+            log_t = torch.from_numpy(np.log(matrix)).float()
+        self.register_buffer("log_transition", log_t, persistent=False)
+
+    def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        log_t_y = self.log_transition[:, targets].T  # (N, K): log T_ky for each example's y
+        return -torch.logsumexp(log_probs + log_t_y, dim=1)
