@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from phuber.errors import InvalidValue
+from phuber.errors import ConfigError, InvalidValue
 from phuber.loss import Loss, Reduction, _number, _TargetProbLoss, target_log_prob
 
 
@@ -228,16 +228,23 @@ class ForwardCorrectedCrossEntropy(Loss):
     """Forward loss correction (Patrini et al., CVPR 2017): ℓ = −log (Tᵀp)_y = −log Σ_k p_k T_ky,
     with T_ij = P(given label j | true label i).
 
-    Given the training set's true T (built from the run's noise model), this is the "oracle"
-    forward correction of the paper. Computed as −logsumexp_k(log p_k + log T_ky), finite for
-    any logits; the model's p estimates the clean class distribution.
+    Given the training set's true T, this is the "oracle" forward correction of the paper: the
+    builder passes the matrix of the run's noise model, and for noise known only with the data
+    (human labels, instance-dependent noise) the trainer passes the data's class-level matrix
+    (``use_transition``). Computed as −logsumexp_k(log p_k + log T_ky), finite for any logits;
+    the model's p estimates the clean class distribution.
     """
 
     name = "forward"
     needs_transition = True  # the builder passes the run's transition matrix
 
-    def __init__(self, transition: np.ndarray | list, reduction: Reduction = "mean") -> None:
+    def __init__(self, transition: np.ndarray | list | None = None, reduction: Reduction = "mean"):
         super().__init__(reduction)
+        self.register_buffer("log_transition", None, persistent=False)
+        if transition is not None:
+            self.use_transition(transition)
+
+    def use_transition(self, transition: np.ndarray | list) -> None:
         matrix = np.asarray(transition, dtype=np.float64)
         square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1]
         stochastic = square and (matrix >= 0).all() and np.allclose(matrix.sum(1), 1, atol=1e-6)
@@ -247,8 +254,24 @@ class ForwardCorrectedCrossEntropy(Loss):
             )
         with np.errstate(divide="ignore"):
             log_t = torch.from_numpy(np.log(matrix)).float()
-        self.register_buffer("log_transition", log_t, persistent=False)
+        device = self.log_transition.device if self.log_transition is not None else None
+        self.log_transition = log_t.to(device)
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.log_transition is None:
+            raise RuntimeError("ForwardCorrectedCrossEntropy has no transition matrix yet")
         log_t_y = self.log_transition[:, targets].T  # (N, K): log T_ky for each example's y
         return -torch.logsumexp(log_probs + log_t_y, dim=1)
+
+
+def attach_transition(loss_fn: torch.nn.Module, transition: np.ndarray | None) -> None:
+    """Give each forward-corrected loss in ``loss_fn`` built without a matrix (noise known only
+    with the data) the data's; ``transition`` is ``None`` when no training labels were loaded."""
+    for module in loss_fn.modules():
+        if isinstance(module, ForwardCorrectedCrossEntropy) and module.log_transition is None:
+            if transition is None:
+                raise ConfigError(
+                    "loss=forward: this noise is known only from the training labels; load them "
+                    "with dataset.train.use=true"
+                )
+            module.use_transition(transition)

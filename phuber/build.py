@@ -13,9 +13,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from phuber.config import raise_problems
-from phuber.dataset import DATASETS, DatasetInfo
+from phuber.dataset import DATASETS, DatasetInfo, noise_model
 from phuber.errors import ConfigError, InvalidValue
-from phuber.noise import transition_matrix
 
 
 @dataclass
@@ -27,7 +26,7 @@ class Parts:
     loss_fn: nn.Module
     optimizer: Any
     scheduler: Any
-    noise: np.ndarray  # the K×K transition matrix of the training labels' noise
+    noise: np.ndarray | None  # the K×K transition matrix of the labels' noise; None: data's
 
 
 def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
@@ -70,8 +69,6 @@ def build_loss(loss: DictConfig, noise: np.ndarray | None, logit_clip: float | N
         needs = getattr(get_object(loss._target_), "needs_transition", False)
     except Exception:  # an unknown target: build() below names it
         needs = False
-    if needs and noise is None:
-        raise ConfigError(f"loss ({loss._target_}) needs the noise model, which is invalid")
     loss_fn = build(loss, "loss", transition=noise) if needs else build(loss, "loss")
     if logit_clip is None:
         return loss_fn
@@ -83,16 +80,11 @@ def build_loss(loss: DictConfig, noise: np.ndarray | None, logit_clip: float | N
         raise ConfigError(err.at("hparams")) from err
 
 
-def noise_matrix(dataset: DictConfig) -> np.ndarray:
-    """The transition matrix of ``dataset.train``'s noise."""
-    train = dataset.train
+def noise_matrix(dataset: DictConfig) -> np.ndarray | None:
+    """The transition matrix of ``dataset.train``'s noise (``None``: known only with the data,
+    see ``phuber.dataset.noise_model``); a value no noise model takes is a ``ConfigError``."""
     try:
-        return transition_matrix(
-            train.get("noise_type", "symmetric"),
-            dataset.num_classes,
-            train.corrupt_prob,
-            dataset.name,
-        )
+        return noise_model(dataset)
     except InvalidValue as err:
         raise ConfigError(err.at("dataset.train")) from err
 

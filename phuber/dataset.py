@@ -6,6 +6,7 @@ that check every file and never execute anything in it; torchvision is imported 
 fresh install trains offline.
 """
 
+import dataclasses
 import functools
 import gzip
 import math
@@ -23,7 +24,15 @@ import torch
 from omegaconf import DictConfig
 
 from phuber.errors import DataError
-from phuber.noise import apply_transition, transition_matrix
+from phuber.human_labels import CIFAR10N, CIFAR100N, HumanLabels, read_human_labels
+from phuber.noise import (
+    DATA_DEPENDENT,
+    apply_transition,
+    check_noise,
+    instance_noise,
+    realized_transition,
+    transition_matrix,
+)
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -43,6 +52,7 @@ class DatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     read: Reader
+    human: HumanLabels | None = None  # training labels from human annotators (CIFAR-N)
 
 
 @dataclass
@@ -77,32 +87,69 @@ class Split:
 
 @dataclass
 class Data:
-    """The splits a run asked for (``None`` where ``dataset.<split>.use`` is false)."""
+    """The splits a run asked for (``None`` where ``dataset.<split>.use`` is false), and the
+    class-level transition matrix of the training labels' noise (``None`` without them)."""
 
     info: DatasetInfo
     train: Split | None
     val: Split | None
     test: Split | None
+    transition: np.ndarray | None = None
 
 
-def load_data(cfg: DictConfig, noise: np.ndarray | None = None) -> Data:
+def noise_model(cfg: DictConfig) -> np.ndarray | None:
+    """The K×K transition matrix of ``cfg.train``'s noise, or ``None`` where the noise is known
+    only with the data (human labels, instance-dependent noise); a value no noise model takes
+    raises ``InvalidValue``."""
+    train, info = cfg.train, DATASETS[cfg.name]
+    kind = train.get("noise_type", "symmetric")
+    if info.human is not None:
+        info.human.check(train.get("human_labels"), train.corrupt_prob, kind)
+        return None
+    if kind in DATA_DEPENDENT:
+        check_noise(kind, train.corrupt_prob)
+        return None
+    return transition_matrix(kind, cfg.num_classes, train.corrupt_prob, cfg.name)
+
+
+def noisy_labels(
+    cfg: DictConfig, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training labels as the run sees them, and the class-level transition matrix of their
+    noise: human labels (CIFAR-N), instance-dependent or class-conditional noise, drawn with
+    ``train.noise_seed``."""
+    train, info, k = cfg.train, DATASETS[cfg.name], cfg.num_classes
+    matrix = noise_model(cfg)
+    clean = labels.numpy()
+    if info.human is not None:
+        root = Path(cfg.root).expanduser()
+        noisy = read_human_labels(
+            info.human, train.human_labels, root, cfg.download, clean, root, k
+        )
+        return noisy, realized_transition(clean, noisy, k)
+    if matrix is None:  # instance-dependent
+        drawn = instance_noise(
+            images.numpy(), clean, k, train.corrupt_prob, info.mean, info.std, train.noise_seed
+        )
+        return drawn.labels, drawn.transition
+    return apply_transition(clean, matrix, seed=train.noise_seed)[0], matrix
+
+
+def load_data(cfg: DictConfig) -> Data:
     """Build the splits described by a ``dataset`` config node.
 
-    The training set's labels are corrupted by the transition matrix ``noise`` (by default the
-    one ``train.noise_type`` and ``train.corrupt_prob`` describe), drawn with
-    ``train.noise_seed``; a fraction ``val.split`` of it,
+    The training set's labels are those ``noisy_labels`` gives; a fraction ``val.split`` of it,
     drawn with ``val.seed`` as upstream's ``random_split`` draws it, becomes the validation set,
     noisy labels included.
     """
     info, k = DATASETS[cfg.name], cfg.num_classes
     train = val = test = None
+    transition = None
     if cfg.train.use or cfg.val.use:
         images, labels = load_arrays(cfg.name, cfg.root, True, cfg.download, k)
-        if noise is None:
-            kind = cfg.train.get("noise_type", "symmetric")
-            noise = transition_matrix(kind, k, cfg.train.corrupt_prob, cfg.name)
-        noisy, is_noisy = apply_transition(labels.numpy(), noise, seed=cfg.train.noise_seed)
-        full = Split(images, torch.from_numpy(noisy), labels, torch.from_numpy(is_noisy))
+        noisy, transition = noisy_labels(cfg, images, labels)
+        noisy = torch.from_numpy(noisy)
+        full = Split(images, noisy, labels, noisy != labels)
         split = cfg.val.split or 0.0
         n_val = int(len(full) * split)
         perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(cfg.val.seed))
@@ -113,7 +160,7 @@ def load_data(cfg: DictConfig, noise: np.ndarray | None = None) -> Data:
     if cfg.test.use:
         images, labels = load_arrays(cfg.name, cfg.root, False, cfg.download, k)
         test = Split(images, labels, labels, torch.zeros_like(labels, dtype=torch.bool))
-    return Data(info, train, val, test)
+    return Data(info, train, val, test, transition)
 
 
 def load_arrays(
@@ -413,3 +460,6 @@ DATASETS: dict[str, DatasetInfo] = {
         3, 32, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761), _files("cifar100")
     ),
 }
+# CIFAR-10N / CIFAR-100N: CIFAR's images and test sets, human training labels.
+DATASETS["cifar10n"] = dataclasses.replace(DATASETS["cifar10"], human=CIFAR10N)
+DATASETS["cifar100n"] = dataclasses.replace(DATASETS["cifar100"], human=CIFAR100N)

@@ -8,6 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from phuber.baselines import attach_transition
 from phuber.build import build, build_loss, noise_matrix
 from phuber.checkpoint import check_fields, load_checkpoint, load_model_state
 from phuber.config import raise_problems, validate
@@ -146,9 +147,10 @@ def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> d
     model = build(cfg.model, "model", in_channels=info.channels)
     load_model_state(model, state["model"], cfg.checkpoint)
     model.to(device)
-    noise = noise_matrix(cfg.dataset)
-    loss_fn = build_loss(cfg.loss, noise).to(device)
-    data = load_data(cfg.dataset, noise)
+    loss_fn = build_loss(cfg.loss, noise_matrix(cfg.dataset))
+    data = load_data(cfg.dataset)
+    attach_transition(loss_fn, data.transition)
+    loss_fn.to(device)
     transform = BatchTransform(info.mean, info.std, device)
     precision = Precision(cfg.mixed_precision, device)
     results: dict[str, Any] = {

@@ -115,8 +115,9 @@ class RunIdentity:
 
     @property
     def name(self) -> str:
-        """A readable run name for TensorBoard: ``phuber_ce_tau10_rho0.4_seed1``; clipping and a
-        noise type other than symmetric are named too (``ce_clip0.1logit_asymmetric_rho0.4``)."""
+        """A readable run name for TensorBoard: ``phuber_ce_tau10_rho0.4_seed1``; clipping, a
+        noise type other than symmetric and human labels are named too
+        (``ce_clip0.1logit_asymmetric_rho0.4``, ``ce_human_worse_seed0``)."""
         parts = [self.loss] + [f"{k}{_short(v)}" for k, v in self.loss_params.items()]
         clip = self.get("hparams.grad_clip_max_norm")
         if clip is not None:
@@ -125,10 +126,14 @@ class RunIdentity:
         logit_clip = self.get("hparams.logit_clip")
         if logit_clip is not None:
             parts.append(f"logitclip{_short(logit_clip)}")
+        human = self.get("dataset.train.human_labels")
         noise = self.get("dataset.train.noise_type", "symmetric")
-        if noise != "symmetric":
+        if human is not None:
+            parts.append(f"human_{human}")
+        elif noise != "symmetric":
             parts.append(str(noise))
-        parts.append(f"rho{_short(self.get('dataset.train.corrupt_prob'))}")
+        if human is None:
+            parts.append(f"rho{_short(self.get('dataset.train.corrupt_prob'))}")
         parts.append(f"seed{self.seeds.get('seed')}")
         return "_".join(parts)
 
@@ -143,6 +148,7 @@ class RunIdentity:
             **self.loss_params,
             "corrupt_prob": self.get("dataset.train.corrupt_prob"),
             "noise_type": self.get("dataset.train.noise_type", "symmetric"),
+            "human_labels": self.get("dataset.train.human_labels"),
             "grad_clip_max_norm": self.get("hparams.grad_clip_max_norm"),
             "grad_clip_mode": self.get("hparams.grad_clip_mode", "global"),
             "logit_clip": self.get("hparams.logit_clip"),

@@ -1,14 +1,18 @@
 """Label noise as a row-stochastic transition matrix T (T[i, j] = P(noisy label j | true label i)),
 sampled vectorised with its own random generator: symmetric, asymmetric (class-conditional flips
-common in the literature) and pair-flip noise are one mechanism."""
+common in the literature) and pair-flip noise are one mechanism. Instance-dependent noise gives
+each example its own row, drawn from its image (``instance_noise``)."""
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from phuber.errors import InvalidValue
 
-NOISE_TYPES = ("symmetric", "asymmetric", "asymmetric_block", "pairflip")
+NOISE_TYPES = ("symmetric", "asymmetric", "asymmetric_block", "pairflip", "instance")
+# Noise types whose transition depends on each example, known only with the data.
+DATA_DEPENDENT = ("instance",)
 
 # Asymmetric flips as in Patrini et al. (2017) and later work: true class → noisy class.
 _MNIST_FLIPS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
@@ -97,7 +101,88 @@ def transition_matrix(
             matrix[source, source] = 1 - corrupt_prob
             matrix[source, target] = corrupt_prob
         return matrix
+    if noise_type in DATA_DEPENDENT:
+        raise InvalidValue("noise_type", noise_type, "class-conditional (use instance_noise)")
     raise InvalidValue("noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
+
+
+def check_noise(noise_type: str, corrupt_prob: float) -> None:
+    """Raise ``InvalidValue`` for a noise type or rate no noise model takes (for the types
+    ``transition_matrix`` cannot build alone)."""
+    if noise_type not in NOISE_TYPES:
+        raise InvalidValue("noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
+    _check_rate(corrupt_prob)
+
+
+@dataclass
+class InstanceNoise:
+    """Instance-dependent labels: ``probs[i]`` is example i's distribution of noisy labels, and
+    ``transition`` its mean over each true class (the class-level T a loss correction can use)."""
+
+    labels: np.ndarray
+    is_noisy: np.ndarray
+    probs: np.ndarray
+    transition: np.ndarray
+
+
+def instance_noise(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    rate: float,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    seed: int | None = None,
+) -> InstanceNoise:
+    """Part/instance-dependent noise of Xia et al. (NeurIPS 2020), as the literature generates it.
+
+    Each example's flip rate q_i ~ N(ρ, 0.1²) truncated to [0, 1]; a projection W ~ N(0, 1) of
+    shape K × d × K (d: pixels of the flattened image, normalised with ``mean`` and ``std``);
+    scores s = x_i·W[y_i] with s[y_i] = −∞; example i keeps its label with probability 1 − q_i
+    and otherwise takes class j with probability q_i·softmax(s)_j. One ``numpy`` generator seeded
+    with ``seed`` draws everything, in this order; the work is a matrix product per class.
+    """
+    _check_rate(rate)
+    labels = np.asarray(labels, dtype=np.int64)
+    n, k = labels.shape[0], num_classes
+    rng = np.random.default_rng(seed)
+    q = _truncated_normal(rng, rate, 0.1, n)
+    d = int(np.prod(images.shape[1:]))
+    w = rng.standard_normal((k, d, k), dtype=np.float32)
+    channels = images.shape[1]
+    shift = np.asarray(mean, np.float32).reshape(channels, 1, 1)
+    scale = np.asarray(std, np.float32).reshape(channels, 1, 1)
+    scores = np.empty((n, k), dtype=np.float64)
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        x = (images[members].astype(np.float32) / 255 - shift) / scale
+        scores[members] = x.reshape(len(members), d) @ w[c]
+    rows = np.arange(n)
+    scores[rows, labels] = -np.inf
+    scores -= scores.max(1, keepdims=True)
+    others = np.exp(scores)
+    probs = q[:, None] * others / others.sum(1, keepdims=True)
+    probs[rows, labels] = 1 - q
+    cdf = np.cumsum(probs, axis=1)
+    cdf[:, -1] = 1.0
+    noisy = (rng.random(n)[:, None] >= cdf).sum(1).astype(np.int64)
+    transition = np.zeros((k, k))
+    np.add.at(transition, labels, probs)
+    counts = np.bincount(labels, minlength=k)[:, None]
+    transition = np.divide(transition, counts, out=np.eye(k), where=counts > 0)
+    return InstanceNoise(noisy, noisy != labels, probs, transition)
+
+
+def _truncated_normal(
+    rng: np.random.Generator, mean: float, std: float, n: int, low: float = 0.0, high: float = 1.0
+) -> np.ndarray:
+    """``n`` draws of N(mean, std²) conditioned on [low, high], by redrawing those outside."""
+    out = rng.normal(mean, std, n)
+    outside = (out < low) | (out > high)
+    while outside.any():
+        out[outside] = rng.normal(mean, std, int(outside.sum()))
+        outside = (out < low) | (out > high)
+    return out
 
 
 def apply_transition(

@@ -71,7 +71,9 @@ class Row:
     def table(self) -> tuple[str, str, str]:
         """Data set, model and noise type: one table each."""
         ident = self.identity
-        return (ident.get("dataset.name"), ident.model, ident.get("dataset.train.noise_type"))
+        human = ident.get("dataset.train.human_labels")
+        noise = f"human ({human})" if human else ident.get("dataset.train.noise_type")
+        return (ident.get("dataset.name"), ident.model, noise)
 
     def label(self, varying: list[str]) -> str:
         ident = self.identity

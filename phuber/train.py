@@ -17,6 +17,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from phuber.baselines import attach_transition
 from phuber.build import build_parts
 from phuber.checkpoint import save_checkpoint
 from phuber.clipping import GradientStep
@@ -81,7 +82,9 @@ class Trainer:
             self.optimizer,
             self.precision,
         )
-        self.data = load_data(cfg.dataset, parts.noise)
+        self.data = load_data(cfg.dataset)
+        attach_transition(self.loss_fn, self.data.transition)
+        self.loss_fn.to(self.device)
         self.train_set = self.data.train.to(self.device)
         self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
         self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
@@ -171,9 +174,9 @@ class Trainer:
         return final
 
     def _test_due(self, epochs_done: int) -> bool:
-        """Whether to score the test set after ``epochs_done`` epochs (``eval_every``; by default
-        every epoch for up to 10,000 test images, else every 10), and always after the last."""
-        every = self.cfg.get("eval_every") or (1 if len(self.test_set) <= 10_000 else 10)
+        """Whether to score the test set after ``epochs_done`` epochs: every ``eval_every``
+        epochs, and always after the last."""
+        every = eval_interval(self.cfg.get("eval_every"), len(self.test_set))
         return epochs_done % every == 0 or epochs_done == self.cfg.hparams.epochs
 
     def _scores(self, name: str, split: Split) -> dict[str, float]:
@@ -260,6 +263,12 @@ class Trainer:
     def _stopped(self, signals: StopSignals) -> Preempted:
         p, path = self.progress, self.out_dir / "most_recent.pt"
         return Preempted.saved(signals, p.epoch, p.step_in_epoch, path if self.cfg.save else None)
+
+
+def eval_interval(eval_every: int | None, test_size: int) -> int:
+    """Epochs between test evaluations: ``eval_every``, or by default every epoch for test sets
+    of up to 10,000 images (cheap beside an epoch of training) and every 10 epochs above."""
+    return eval_every or (1 if test_size <= 10_000 else 10)
 
 
 def run_identity(cfg: DictConfig, seed: int | None) -> RunIdentity:

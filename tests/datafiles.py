@@ -70,3 +70,35 @@ def write_cifar(root: Path, num_classes: int = 10, per_batch: int = 20) -> dict:
     with open(folder / meta[0], "wb") as f:
         pickle.dump({meta[1]: [f"class{i}" for i in range(num_classes)]}, f)
     return arrays
+
+
+CIFAR10N_KEYS = ("aggre_label", "worse_label", "random_label1", "random_label2", "random_label3")
+
+
+def write_cifar_n(root: Path, clean: np.ndarray, num_classes: int = 10, **replace) -> dict:
+    """A CIFAR-N label file as its authors publish it (a ``torch.save``d dict of int64 NumPy
+    arrays) beside the CIFAR folders; ``replace`` swaps or adds entries. Returns the dict."""
+    import torch
+
+    rng = np.random.default_rng(7)
+    clean = np.asarray(clean, dtype=np.int64)
+
+    def noisy(rate: float) -> np.ndarray:
+        flip = rng.random(clean.shape[0]) < rate
+        other = (clean + rng.integers(1, num_classes, clean.shape[0])) % num_classes
+        return np.where(flip, other, clean)
+
+    if num_classes == 10:
+        data = {"clean_label": clean}
+        rates = (0.1, 0.4, 0.2, 0.2, 0.2)
+        data.update({key: noisy(rate) for key, rate in zip(CIFAR10N_KEYS, rates, strict=True)})
+        name = "CIFAR-10_human.pt"
+    else:
+        data = {"clean_label": clean, "noisy_label": noisy(0.4)}
+        data["clean_coarse_label"] = (clean // 5).tolist()
+        data["noisy_coarse_label"] = (data["noisy_label"] // 5).tolist()
+        name = "CIFAR-100_human.pt"
+    data.update(replace)
+    data = {k: v for k, v in data.items() if v is not None}
+    torch.save(data, root / name)
+    return data

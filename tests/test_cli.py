@@ -132,6 +132,26 @@ BAD_INPUTS = [
     ("loss=agce loss.a=0", "loss.a=0", "> 0"),
     ("hparams.logit_clip=0", "hparams.logit_clip=0", "a number > 0"),
     ("eval_every=0", "eval_every=0", "an integer >= 1"),
+    (
+        "dataset=cifar10n model=resnet18 dataset.train.human_labels=best",
+        "dataset.train.human_labels='best'",
+        "one of ['aggre', 'worse', 'random1', 'random2', 'random3']",
+    ),
+    (
+        "dataset=cifar10n model=resnet18 dataset.train.corrupt_prob=0.2",
+        "dataset.train.corrupt_prob=0.2",
+        "0 with human labels",
+    ),
+    (
+        "dataset=cifar100n model=resnet18 dataset.train.noise_type=instance",
+        "dataset.train.noise_type='instance'",
+        "left unset with human labels",
+    ),
+    (
+        "dataset.train.noise_type=instance dataset.train.corrupt_prob=1.2",
+        "dataset.train.corrupt_prob=1.2",
+        "[0, 1]",
+    ),
     ("dataset=imagenet", "dataset", "cifar10"),
     # Values that used to reach a traceback (issue "Results you can trust", point 7):
     ("loss.tau=inf", "loss.tau=inf", "> 1"),

@@ -1,3 +1,6 @@
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -96,8 +99,10 @@ def test_listed_entries():
 
 
 def test_unknown_inputs():
-    with pytest.raises(ValueError, match="no class mapping for dataset 'fashion_mnist'"):
-        transition_matrix("asymmetric", 10, 0.2, "fashion_mnist")
+    with pytest.raises(ValueError, match="no class mapping for dataset 'toy'"):
+        transition_matrix("asymmetric", 10, 0.2, "toy")
+    fashion = transition_matrix("asymmetric", 10, 0.2, "fashion_mnist")
+    assert fashion[9, 7] == fashion[3, 4] == fashion[4, 3] == 0.2 and fashion[0, 0] == 1.0
     with pytest.raises(ValueError, match="noise_type must be one of"):
         transition_matrix("uniform", 10, 0.2)
 
@@ -130,3 +135,66 @@ def test_cifar100_block_asymmetric_noise_is_patrinis():
         transition_matrix("asymmetric_block", 10, rho, "cifar10")
     # Not the super-class variant: class 0 (apple, super-class 4) goes to 1 here, elsewhere there.
     assert transition_matrix("asymmetric", 100, rho, "cifar100")[0, 1] == 0
+
+
+# -- instance-dependent noise (Xia et al., 2020) ------------------------------------------------
+
+from phuber.noise import instance_noise  # noqa: E402
+
+MNIST_LIKE = dict(mean=(0.13,), std=(0.31,))
+
+
+def instance_data(n=20000, k=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8), rng.integers(0, k, n)
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.4, 0.6])
+def test_instance_noise_rate_and_rows(rate):
+    images, labels = instance_data()
+    drawn = instance_noise(images, labels, 10, rate, seed=3, **MNIST_LIKE)
+    n = len(labels)
+    standard_error = math.sqrt(rate * (1 - rate) / n + 0.1**2 / n)
+    assert abs(drawn.is_noisy.mean() - rate) < 4 * standard_error
+    np.testing.assert_allclose(drawn.probs.sum(1), 1)
+    np.testing.assert_allclose(drawn.transition.sum(1), 1)
+    assert (drawn.labels == labels).sum() == (~drawn.is_noisy).sum()
+    realized = realized_transition(labels, drawn.labels, 10)
+    assert np.abs(realized - drawn.transition).max() < 0.05  # the draws follow the rows
+
+
+def test_instance_noise_depends_on_the_image():
+    """Two images of one class get different flip rates, and different classes to flip to."""
+    images, labels = instance_data(2000)
+    drawn = instance_noise(images, labels, 10, 0.4, seed=0, **MNIST_LIKE)
+    a, b = np.flatnonzero(labels == 3)[:2]
+    keep = drawn.probs[[a, b], 3]
+    assert keep[0] != keep[1]
+    others = np.delete(drawn.probs[[a, b]], 3, axis=1) / (1 - keep[:, None])
+    assert np.abs(others[0] - others[1]).max() > 0.1
+    assert abs(drawn.probs[labels == 3, 3].mean() - 0.6) < 0.03  # kept with 1 − q, E[q] = ρ
+
+
+def test_instance_noise_is_reproducible_and_seeded_by_its_seed_only():
+    images, labels = instance_data(3000)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    first = instance_noise(images, labels, 10, 0.4, seed=5, **MNIST_LIKE)
+    np.random.seed(2)
+    torch.manual_seed(2)
+    again = instance_noise(images, labels, 10, 0.4, seed=5, **MNIST_LIKE)
+    other = instance_noise(images, labels, 10, 0.4, seed=6, **MNIST_LIKE)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    assert (first.labels != other.labels).any()
+
+
+def test_instance_noise_trains_with_forward_correction(tiny_cfg, tmp_path):
+    """The same override path as the other noise types; the forward correction gets the data's
+    class-level matrix; the realized rate and matrix are recorded."""
+    from phuber import train
+
+    overrides = ("dataset.train.noise_type=instance", "dataset.train.corrupt_prob=0.4")
+    train.run(tiny_cfg("loss=forward", *overrides), tmp_path)
+    data = json.loads((tmp_path / "metrics.json").read_text())["data"]
+    assert abs(data["realized_noise_rate"] - 0.4) < 0.04
+    assert np.allclose(np.sum(data["transition_matrix"], 1), 1, atol=1e-5)

@@ -4,6 +4,7 @@ import statistics
 
 import pytest
 from conftest import CONF, run_cli
+from omegaconf import OmegaConf
 
 from phuber import report, train
 
@@ -207,3 +208,54 @@ def test_runs_of_the_previous_version_are_grouped_by_their_recorded_config(tmp_p
     text = (tmp_path / "report.md").read_text()
     assert "91.0 ± 1.4 (n=2)" in text  # the two old runs: one identity
     assert "| CE, hparams.scheduler_interval=step | 94.0 (n=1) |" in text  # not pooled with them
+
+
+ROBUST_LABELS = {
+    "CE",
+    "CE + clipping",
+    "CE + LogitClip (τ=0.2)",
+    "GCE",
+    "PHuber-CE τ=10",
+    "PHuber-GCE τ=10",
+    "MAE scale=1",
+    "Taylor-CE order=2",
+    "Focal γ=0.5",
+    "Bootstrap β=0.95 mode=soft",
+    "Bootstrap β=0.8 mode=hard",
+    "Forward (true T)",
+    "SCE A=-4 α=0.01 β=1",
+    "NCE+RCE A=-9.21034 α=1 β=10",
+    "NCE+MAE α=1 β=10",
+    "AGCE a=4 q=0.2",
+}
+
+
+def test_robust_grid_every_method_trains_and_is_reported_by_name(cli, tmp_path):
+    """Every method of the robust grid trains through the CLI and has its own row, labelled by
+    its loss and parameters, with the final and the best epoch's test accuracy."""
+    grid = OmegaConf.load(CONF / "experiment" / "robust_mnist_5k.yaml").hydra.sweeper.params
+    methods = grid["+robust_loss"]
+    assert len(methods.split(",")) == 16
+    code, output = cli(
+        "train.py",
+        "--multirun",
+        "+experiment=robust_mnist_5k",
+        f"+robust_loss={methods}",
+        "+robust_noise=asym40",
+        "seed=0",
+        "hparams.epochs=2",
+        "hparams.batch_size=500",
+        "save=false",
+        "tensorboard=false",
+        "hydra.sweep.dir=sweep",
+    )
+    assert code == 0, output
+    built = report.build([tmp_path / "sweep"])
+    rows = built["groups"][("mnist_5k", "lenet", "asymmetric")]
+    assert set(rows) == ROBUST_LABELS
+    for cells in rows.values():
+        (cell,) = cells.values()
+        assert cell["n"] == 1 and cell["best_mean"] >= cell["mean"]
+    assert report.main([str(tmp_path / "sweep")]) == 0
+    assert "| NCE+RCE A=-9.21034 α=1 β=10 | " in (tmp_path / "sweep" / "report.md").read_text()
+    assert (tmp_path / "sweep" / "memorisation.png").stat().st_size > 10000
