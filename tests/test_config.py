@@ -144,3 +144,23 @@ def test_composed_configs_are_those_of_the_pair_files(compose_cfg, command):
         hparams["logit_clip"] = None
         expected["eval_every"] = None
     assert OmegaConf.to_container(cfg, resolve=True) == expected
+
+
+@pytest.mark.parametrize(
+    "overrides,noise",
+    [
+        (["+experiment=robust_mnist_5k", "+robust_noise=instance40"], ("instance", 0.4, None)),
+        (
+            ["+experiment=robust_cifar10", "dataset=cifar10n", "+robust_noise=human"],
+            ("symmetric", 0.0, "worse"),
+        ),
+    ],
+)
+def test_robust_grid_runs_on_instance_noise_and_human_labels(compose_cfg, overrides, noise):
+    """Every method of the grid builds (the forward correction waits for the data's matrix)."""
+    methods = OmegaConf.load(CONF / "experiment" / f"{overrides[0].split('=')[1]}.yaml")
+    for method in methods.hydra.sweeper.params["+robust_loss"].split(","):
+        cfg = compose_cfg([*overrides, f"+robust_loss={method}"])
+        train = cfg.dataset.train
+        assert (train.noise_type, train.corrupt_prob, train.get("human_labels")) == noise
+        assert build_loss(cfg.loss, noise_matrix(cfg.dataset), cfg.hparams.logit_clip)
