@@ -1,15 +1,23 @@
 """Evaluate a saved model: python eval.py dataset=... model=... checkpoint=path/to/final_model.pt"""
 
+from pathlib import Path
+from typing import Any
+
 import hydra
 from omegaconf import DictConfig
 
-from phuber import evaluate
 from phuber.cli import entry_point
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    entry_point(evaluate.run)(cfg)
+    entry_point(_run)(cfg)
+
+
+def _run(cfg: DictConfig, out_dir: Path) -> Any:
+    from phuber import evaluate  # torch: imported once the config has passed its checks
+
+    return evaluate.run(cfg, out_dir)
 
 
 if __name__ == "__main__":

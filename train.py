@@ -1,15 +1,23 @@
 """Train a classifier under label noise: python train.py [dataset=...] [loss=...] [key=value ...]"""
 
+from pathlib import Path
+from typing import Any
+
 import hydra
 from omegaconf import DictConfig
 
-from phuber import train
 from phuber.cli import entry_point
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    entry_point(train.run)(cfg)
+    entry_point(_run, check_first=True)(cfg)
+
+
+def _run(cfg: DictConfig, out_dir: Path) -> Any:
+    from phuber import train  # torch: imported once the config has passed its checks
+
+    return train.run(cfg, out_dir)
 
 
 if __name__ == "__main__":

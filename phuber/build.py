@@ -90,8 +90,8 @@ def noise_matrix(dataset: DictConfig) -> np.ndarray | None:
 
 
 def build_parts(cfg: DictConfig) -> Parts:
-    """Model, loss, optimiser, schedule and noise model of a training config, or one
-    ``ConfigError`` listing every value they reject."""
+    """Model, loss, optimiser, schedule and noise model of a training config, or a
+    ``ConfigError`` listing every value they reject (model, noise and loss first)."""
     info = DATASETS[cfg.dataset.name]
     problems: list[str] = []
 
@@ -106,6 +106,9 @@ def build_parts(cfg: DictConfig) -> Parts:
     noise = attempt(lambda: noise_matrix(cfg.dataset))
     logit_clip = cfg.hparams.get("logit_clip")
     loss_fn = attempt(lambda: build_loss(cfg.loss, noise, logit_clip))
+    # The first torch optimiser imports torch._dynamo (about 1.5 s): report the problems found
+    # so far without waiting for it; the optimiser's and schedule's own come once they are fixed.
+    raise_problems(problems)
     optimizer = scheduler = None
     if model is not None:
         optimizer = attempt(

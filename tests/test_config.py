@@ -157,9 +157,8 @@ def test_composed_configs_are_those_of_the_pair_files(compose_cfg, command):
     ],
 )
 def test_robust_grid_runs_on_instance_noise_and_human_labels(compose_cfg, overrides, noise):
-    """Every method of the grid builds (the forward correction waits for the data's matrix)."""
-    methods = OmegaConf.load(CONF / "experiment" / f"{overrides[0].split('=')[1]}.yaml")
-    for method in methods.hydra.sweeper.params["+robust_loss"].split(","):
+    """The grid's methods build on them (the forward correction waits for the data's matrix)."""
+    for method in ("forward", "ce_logitclip", "mnist/sce"):  # data-dependent T, a wrapper, params
         cfg = compose_cfg([*overrides, f"+robust_loss={method}"])
         train = cfg.dataset.train
         assert (train.noise_type, train.corrupt_prob, train.get("human_labels")) == noise
