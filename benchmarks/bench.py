@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench.py                      # LeNet, ResNet-18, ResNet-50
     OMP_NUM_THREADS=1 python benchmarks/bench.py --cases lenet --steps 300 --device cuda
-    OMP_NUM_THREADS=1 python benchmarks/bench.py --process            # whole train.py processes
+    OMP_NUM_THREADS=1 python benchmarks/bench.py --cases --process --reference-repo ../dmizr_phuber
     python benchmarks/bench.py --tiny                                 # seconds; for the test suite
 
 "Ours" is phuber's path: uint8 images resident on the device, batches drawn by index, normalisation
@@ -206,9 +206,10 @@ def in_subprocess(pipeline: str, case: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _extract_fashion_mnist(raw: Path) -> None:
-    """The reference pipeline (torchvision's reader) wants the IDX files uncompressed in
-    ``raw``; phuber reads Debian's ``.gz`` files in place."""
+def _mnist_layout(root: Path) -> None:
+    """Real Fashion-MNIST (Debian's package) as uncompressed IDX files in ``root/MNIST/raw``: the
+    layout torchvision's MNIST reader (the earlier reproduction's) and ``dataset=mnist`` read."""
+    raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for gz in DEBIAN_FASHION_MNIST.glob("*.gz"):
         target = raw / gz.stem
@@ -216,43 +217,99 @@ def _extract_fashion_mnist(raw: Path) -> None:
             target.write_bytes(gzip.decompress(gz.read_bytes()))
 
 
+def process_commands(args: argparse.Namespace, root: Path) -> dict[str, tuple[list, list | None]]:
+    """What a user waits for, as (ours, reference) commands; no reference where it has none.
+
+    The reference is the earlier reproduction itself when ``--reference-repo`` names a checkout of
+    it (github.com/dmizr/phuber), else ``benchmarks/reference_train.py`` for the training run.
+    """
+    py, ours = sys.executable, str(ROOT / "train.py")
+    data = [f"dataset.root={root}", f"device={args.device}"]
+    shape = ["dataset=mnist", "model=lenet", *data]  # the earlier reproduction's command shape
+    repo = args.reference_repo
+    if repo:
+        theirs = [py, str(repo / "train.py"), *shape, f"dataset.num_workers={args.workers}"]
+    else:
+        theirs = None
+    stand_in = [py, str(ROOT / "benchmarks" / "reference_train.py"), "--device", args.device]
+    stand_in += ["--workers", str(args.workers), "--root", str(root), "--dataset", "mnist"]
+    return {
+        "train: 1 epoch": (
+            [py, ours, *shape, "hparams.epochs=1", "seed=0"],
+            [*theirs, "hparams.epochs=1"] if theirs else stand_in,
+        ),
+        "start-up: 0 epochs": (
+            [py, ours, *shape, "hparams.epochs=0", "seed=0"],
+            [*theirs, "hparams.epochs=0"] if theirs else None,
+        ),
+        "--help": ([py, ours, "--help"], [py, str(repo / "train.py"), "--help"] if repo else None),
+        "config error (+hparams.epoch=1)": ([py, ours, "+hparams.epoch=1"], None),
+        "build error (loss.tau=1)": ([py, ours, *shape, "loss.tau=1"], None),
+        "synthetic_1.py n_repeat=100": (
+            [py, str(ROOT / "synthetic_1.py"), "n_repeat=100", "show_fig=false"],
+            [py, str(repo / "synthetic_1.py"), "n_repeat=100", "show_fig=false"] if repo else None,
+        ),
+    }
+
+
 def process_benchmark(args: argparse.Namespace) -> dict:
-    """Whole processes, one Fashion-MNIST epoch of LeNet + test evaluation each."""
+    """Whole processes, ours and the reference interleaved ``--repeats`` times, each in a fresh
+    run directory (a finished run would be skipped); medians and the ratio of medians."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    env["PYTHONPATH"] = str(ROOT)
-    _extract_fashion_mnist(ROOT / "data" / "FashionMNIST" / "raw")  # for torchvision; untimed
-    run_dir = tempfile.mkdtemp(prefix="phuber_bench_")  # a new one: a finished run is skipped
-    commands = {
-        "ours": [
-            sys.executable, str(ROOT / "train.py"), "dataset=fashion_mnist", "model=lenet",
-            "loss=phuber_ce", "hparams.epochs=1", "seed=0", f"device={args.device}",
-            f"dataset.root={ROOT / 'data'}", f"hydra.run.dir={run_dir}",
-        ],
-        "reference": [
-            sys.executable, str(ROOT / "benchmarks" / "reference_train.py"),
-            "--device", args.device, "--workers", str(args.workers),
-            "--root", str(ROOT / "data"),
-        ],
-    }  # fmt: skip
+    env["MPLBACKEND"] = "Agg"
+    root = Path(tempfile.mkdtemp(prefix="phuber_bench_data_"))
+    _mnist_layout(root)  # untimed
+    commands = process_commands(args, root)
+    times: dict[str, dict[str, list[float]]] = {c: {"ours": [], "reference": []} for c in commands}
+    for _ in range(args.repeats):
+        for case, pair in commands.items():
+            for side, command in zip(("ours", "reference"), pair, strict=True):
+                if command is None:
+                    continue
+                cwd = tempfile.mkdtemp(prefix="phuber_bench_run_")
+                start = time.perf_counter()
+                done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+                times[case][side].append(time.perf_counter() - start)
+                expected_error = "error" in case
+                if (done.returncode != 0) != expected_error:
+                    raise SystemExit(f"{side} {case} failed:\n{done.stderr[-2000:]}")
     results = {}
-    for name, command in commands.items():
-        start = time.perf_counter()
-        out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-        results[name] = {"process_s": time.perf_counter() - start, "tail": out.stdout[-200:]}
-        print(f"{name:>9}: {results[name]['process_s']:.1f} s", flush=True)
-    results["ratio"] = results["reference"]["process_s"] / results["ours"]["process_s"]
-    print(f"reference / ours = {results['ratio']:.2f}x")
-    return results
+    print(f"{'whole process':<34} {'ours s':>14} {'reference s':>14} {'ref/ours':>9}")
+    for case, sides in times.items():
+        row = {side: _spread(values) for side, values in sides.items() if values}
+        if "reference" in row:
+            row["ratio"] = row["reference"]["median"] / row["ours"]["median"]
+        results[case] = row
+        ref = row.get("reference")
+        print(
+            f"{case:<34} {_show(row['ours']):>14} {_show(ref) if ref else '':>14}"
+            f" {row['ratio']:>8.2f}x"
+            if ref
+            else f"{case:<34} {_show(row['ours']):>14}"
+        )
+    return {"repeats": args.repeats, "reference": str(args.reference_repo or "stand-in"), **results}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": float(np.median(values)), "min": min(values), "max": max(values)}
+
+
+def _show(s: dict[str, float]) -> str:
+    return f"{s['median']:.2f} ({s['min']:.1f}–{s['max']:.1f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--steps", type=int, default=100, help="timed steps after the first")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (reference)")
     parser.add_argument("--tiny", action="store_true", help="256 random images, a few steps")
-    parser.add_argument("--process", action="store_true", help="time whole train processes")
+    parser.add_argument("--process", action="store_true", help="time whole processes")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved process repeats")
+    parser.add_argument(
+        "--reference-repo", type=Path, default=None, help="a checkout of dmizr/phuber"
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)

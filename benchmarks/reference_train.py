@@ -35,11 +35,16 @@ def main() -> None:
     parser.add_argument("--root", default="data")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="fashion_mnist")
     args = parser.parse_args()
     device = torch.device(args.device)
     transform = T.Compose([T.ToTensor(), T.Normalize((0.2860,), (0.3530,))])
-    train = torchvision.datasets.FashionMNIST(args.root, train=True, transform=transform)
-    test = torchvision.datasets.FashionMNIST(args.root, train=False, transform=transform)
+    reader = {
+        "mnist": torchvision.datasets.MNIST,
+        "fashion_mnist": torchvision.datasets.FashionMNIST,
+    }
+    train = reader[args.dataset](args.root, train=True, transform=transform)
+    test = reader[args.dataset](args.root, train=False, transform=transform)
     loader = torch.utils.data.DataLoader(train, 32, shuffle=True, num_workers=args.workers)
     test_loader = torch.utils.data.DataLoader(test, 32, num_workers=args.workers)
     model = LeNet().to(device)
