@@ -23,7 +23,7 @@ from phuber.transform import BatchTransform
 log = logging.getLogger(__name__)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(
     model: nn.Module,
     split: Split,
