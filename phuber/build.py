@@ -89,6 +89,19 @@ def noise_matrix(dataset: DictConfig) -> np.ndarray | None:
         raise ConfigError(err.at("dataset.train")) from err
 
 
+def _foreach(node: DictConfig) -> dict[str, bool]:
+    """``foreach=True`` for a torch optimiser that takes it and is not told otherwise: one kernel
+    per operation for all parameters instead of a Python loop over them. On the CPU, where torch
+    defaults to the loop, Adam gives the same weights bit for bit (tested), faster."""
+    if "foreach" in node or "fused" in node:
+        return {}
+    try:
+        accepts = "foreach" in inspect.signature(get_object(node._target_)).parameters
+    except Exception:  # an unknown target: build() names it
+        return {}
+    return {"foreach": True} if accepts else {}
+
+
 def build_parts(cfg: DictConfig) -> Parts:
     """Model, loss, optimiser, schedule and noise model of a training config, or a
     ``ConfigError`` listing every value they reject (model, noise and loss first)."""
@@ -111,8 +124,9 @@ def build_parts(cfg: DictConfig) -> Parts:
     raise_problems(problems)
     optimizer = scheduler = None
     if model is not None:
+        speed = _foreach(cfg.hparams.optimizer)
         optimizer = attempt(
-            lambda: build(cfg.hparams.optimizer, "hparams.optimizer", model.parameters())
+            lambda: build(cfg.hparams.optimizer, "hparams.optimizer", model.parameters(), **speed)
         )
     if optimizer is not None:
         scheduler = attempt(lambda: build(cfg.hparams.scheduler, "hparams.scheduler", optimizer))

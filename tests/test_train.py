@@ -210,3 +210,17 @@ def test_eval_every_does_not_change_training(tiny_cfg, tmp_path):
     assert_same_weights(
         weights(tmp_path / "each" / "final_model.pt"), weights(tmp_path / "end" / "final_model.pt")
     )
+
+
+def test_foreach_optimiser_gives_the_same_weights_as_the_loop(tiny_cfg, tmp_path):
+    """The trainer builds torch optimisers with foreach=True (speed); the weights are those of
+    the per-parameter loop, bit for bit."""
+    for name, extra in (("foreach", []), ("loop", ["+hparams.optimizer.foreach=false"])):
+        train.run(tiny_cfg("dataset.train.corrupt_prob=0.2", *extra), tmp_path / name)
+    assert_same_weights(
+        weights(tmp_path / "foreach" / "final_model.pt"),
+        weights(tmp_path / "loop" / "final_model.pt"),
+    )
+    from phuber.build import build_parts
+
+    assert build_parts(tiny_cfg()).optimizer.defaults["foreach"] is True
