@@ -394,17 +394,34 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Test accuracy against ρ, one line per row, error bars = std over seeds."""
+    """Test accuracy against ρ, one line per row, error bars = std over seeds; a table with a
+    single ρ is a bar per row instead."""
     groups = report["groups"]
-    figure, axes = _panels(len(groups), 5.5, 4)
+    figure, axes = _panels(len(groups), 8, 4.5)
     for ax, (table, rows) in zip(axes, groups.items(), strict=True):
-        for label, row in rows.items():
-            rhos = sorted(row)
+        rhos = sorted({rho for row in rows.values() for rho in row})
+        looks = _looks(len(rows))
+        if len(rhos) == 1:
+            cells = [row[rhos[0]] for row in rows.values()]
+            ax.barh(
+                range(len(cells)),
+                [c["mean"] for c in cells],
+                xerr=[c["std"] or 0.0 for c in cells],
+                color=[color for color, _ in looks],
+                capsize=3,
+            )
+            ax.set_yticks(range(len(cells)), list(rows), fontsize=7)
+            ax.invert_yaxis()
+            _style(ax, f"{_title(table)}, ρ = {rhos[0]:.1f}", "test accuracy (%)", "", legend=False)
+            continue
+        for (label, row), (color, marker) in zip(rows.items(), looks, strict=True):
+            ours = sorted(row)
             ax.errorbar(
-                rhos,
-                [row[r]["mean"] for r in rhos],
-                yerr=[row[r]["std"] or 0.0 for r in rhos],
-                marker="o",
+                ours,
+                [row[r]["mean"] for r in ours],
+                yerr=[row[r]["std"] or 0.0 for r in ours],
+                marker=marker,
+                color=color,
                 capsize=3,
                 label=label,
             )
@@ -412,10 +429,20 @@ def plot(report: dict[str, Any], path: Path) -> None:
     _save(figure, path)
 
 
+def _looks(n: int) -> list[tuple[Any, str]]:
+    """``n`` distinguishable (colour, marker) pairs: up to 20 colours, markers cycling."""
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab20" if n > 10 else "tab10"].colors
+    markers = "osD^vP*Xh<>p"
+    return [(colors[i % len(colors)], markers[i % len(markers)]) for i in range(n)]
+
+
 def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
     """Against the epoch, one column per table and ρ, one line per row (mean over seeds): the
     share of corrupted training examples predicted as their (wrong) given label (top), and test
-    accuracy where it was scored during training (bottom)."""
+    accuracy where it was scored during training (bottom). One legend: a row has one look in
+    every panel."""
     kinds = {
         "memorised": "corrupted examples memorised (%)",
         "test_acc": "test accuracy (%)",
@@ -428,14 +455,25 @@ def plot_memorisation(report: dict[str, Any], path: Path) -> bool:
     rows = [kind for kind in kinds if panels[kind]]
     if not rows:
         return False
-    figure, axes = _panels(len(columns), 4.5, 3.8, len(rows))
+    labels = list(dict.fromkeys(label for g in report["groups"].values() for label in g))
+    looks = dict(zip(labels, _looks(len(labels)), strict=True))
+    figure, axes = _panels(len(columns), 4, 3.6, len(rows))
+    drawn: dict[str, Any] = {}
     for r, kind in enumerate(rows):
         for c, key in enumerate(columns):
             ax = axes[r * len(columns) + c]
-            for label, runs in sorted(panels[kind].get(key, {}).items()):
+            for label, runs in panels[kind].get(key, {}).items():
                 epochs, mean = _mean_curve(runs)
-                ax.plot([e + 1 for e in epochs], mean, marker=".", label=label)
-            _style(ax, f"{_title(key[:3])}, ρ = {key[3]:.1f}", "epoch", kinds[kind])
+                color, marker = looks[label]
+                x = [e + 1 for e in epochs]
+                (drawn[label],) = ax.plot(x, mean, marker=marker, markersize=3, color=color)
+            dataset, model, noise, rho = key
+            title = f"{dataset} / {model}\n{noise} noise, ρ = {rho:.1f}"
+            _style(ax, title, "epoch", kinds[kind], legend=False)
+            ax.title.set_fontsize(9)
+    order = [label for label in labels if label in drawn]
+    handles = [drawn[label] for label in order]
+    figure.legend(handles, order, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     _save(figure, path)
     return True
 
@@ -458,19 +496,20 @@ def _panels(n: int, width: float, height: float, rows: int = 1) -> tuple[Any, An
     return figure, axes.ravel()
 
 
-def _style(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+def _style(ax: Any, title: str, xlabel: str, ylabel: str, legend: bool = True) -> None:
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if legend:  # beside the panel, where it hides no line
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _save(figure: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
-    figure.savefig(path, dpi=150)
+    figure.savefig(path, dpi=150, bbox_inches="tight")  # with a legend beside the panels
     plt.close(figure)
 
 
