@@ -6,12 +6,12 @@
     python benchmarks/bench.py --tiny                                 # seconds; for the test suite
 
 "Ours" is phuber's path: uint8 images resident on the device, batches drawn by index, normalisation
-and augmentation batched on the device, metrics accumulated on the device (bf16 autocast and
-channels_last on CUDA). The reference is the common path, as in the earlier reproduction: a
-torchvision-style data set of PIL images, PIL transforms, a ``DataLoader`` with workers, fp32 and
-``loss.item()`` every step. Each (pipeline, case) runs in its own process (peak memory is its own).
-LeNet uses Fashion-MNIST's 60k images when Debian's ``dataset-fashion-mnist`` is installed; the
-ResNets use random 50k×32×32×3 images (CIFAR cannot be downloaded here).
+and augmentation batched on the device, metrics accumulated on the device, channels_last and a
+fused optimiser (and bf16 autocast on CUDA). The reference is the common path, as in the earlier
+reproduction: a torchvision-style data set of PIL images, PIL transforms, a ``DataLoader`` with
+workers, fp32 and ``loss.item()`` every step. Each (pipeline, case) runs in its own process (peak
+memory is its own). LeNet uses Fashion-MNIST's 60k images when Debian's ``dataset-fashion-mnist``
+is installed; the ResNets use random 50k×32×32×3 images (CIFAR cannot be downloaded here).
 """
 
 import argparse
@@ -68,12 +68,18 @@ def load_case(name: str, tiny: bool) -> tuple[np.ndarray, np.ndarray, str]:
     return images, rng.integers(0, 10, n), f"random {n}×{'×'.join(map(str, case['shape']))}"
 
 
-def make_model(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def make_model(
+    name: str, device: torch.device, ours: bool = False
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The case's model and optimiser; ours as the trainer builds them (channels_last, fused)."""
     case = CASES[name]
     model = case["model"](num_classes=10, in_channels=case["shape"][0]).to(device)
+    fast = {"fused": True} if ours else {}
+    if ours:
+        model = model.to(memory_format=torch.channels_last)
     if name == "lenet":
-        return model, torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
-    kwargs = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3, **fast)
+    kwargs = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, **fast}
     return model, torch.optim.SGD(model.parameters(), **kwargs)
 
 
@@ -94,10 +100,8 @@ def run_ours(name: str, steps: int, device: torch.device, tiny: bool, start: flo
     info = DATASETS["fashion_mnist" if name == "lenet" else "cifar10"]
     gen = torch.Generator(device).manual_seed(0)
     transform = BatchTransform(info.mean, info.std, device, case["augment"], generator=gen)
-    model, optimizer = make_model(name, device)
+    model, optimizer = make_model(name, device, ours=True)
     cuda = device.type == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
     loss_fn, batch = PHuberCrossEntropy(tau=10), batch_size(name, tiny)
     sums = torch.zeros(2, device=device)
     perm = torch.randperm(len(labels), device=device)

@@ -89,17 +89,21 @@ def noise_matrix(dataset: DictConfig) -> np.ndarray | None:
         raise ConfigError(err.at("dataset.train")) from err
 
 
-def _foreach(node: DictConfig) -> dict[str, bool]:
-    """``foreach=True`` for a torch optimiser that takes it and is not told otherwise: one kernel
-    per operation for all parameters instead of a Python loop over them. On the CPU, where torch
-    defaults to the loop, Adam gives the same weights bit for bit (tested), faster."""
+def _fast(node: DictConfig) -> dict[str, bool]:
+    """For a torch optimiser the config does not tell otherwise: ``fused=True`` where it takes it
+    (one kernel for the whole update; on the CPU Adam's step is 12% faster, and its weights
+    differ from the per-parameter loop's by float32 rounding, about 5e-8 after 50 steps), else
+    ``foreach=True``."""
     if "foreach" in node or "fused" in node:
         return {}
     try:
-        accepts = "foreach" in inspect.signature(get_object(node._target_)).parameters
+        accepts = inspect.signature(get_object(node._target_)).parameters
     except Exception:  # an unknown target: build() names it
         return {}
-    return {"foreach": True} if accepts else {}
+    for option in ("fused", "foreach"):
+        if option in accepts:
+            return {option: True}
+    return {}
 
 
 def build_parts(cfg: DictConfig) -> Parts:
@@ -124,7 +128,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     raise_problems(problems)
     optimizer = scheduler = None
     if model is not None:
-        speed = _foreach(cfg.hparams.optimizer)
+        speed = _fast(cfg.hparams.optimizer)
         optimizer = attempt(
             lambda: build(cfg.hparams.optimizer, "hparams.optimizer", model.parameters(), **speed)
         )

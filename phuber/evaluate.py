@@ -146,7 +146,7 @@ def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> d
     info = DATASETS[cfg.dataset.name]
     model = build(cfg.model, "model", in_channels=info.channels)
     load_model_state(model, state["model"], cfg.checkpoint)
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)  # as in training
     loss_fn = build_loss(cfg.loss, noise_matrix(cfg.dataset))
     data = load_data(cfg.dataset)
     attach_transition(loss_fn, data.transition)

@@ -65,8 +65,8 @@ class Trainer:
         info = parts.info
         self.model: nn.Module = parts.model.to(self.device)
         self.precision = Precision(cfg.mixed_precision, self.device)
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels_last on the CPU too: LeNet's step is 13% faster with it (benchmarks/RESULTS.md)
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.loss_fn: nn.Module = parts.loss_fn.to(self.device)
         self.optimizer = parts.optimizer

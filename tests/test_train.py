@@ -212,15 +212,19 @@ def test_eval_every_does_not_change_training(tiny_cfg, tmp_path):
     )
 
 
-def test_foreach_optimiser_gives_the_same_weights_as_the_loop(tiny_cfg, tmp_path):
-    """The trainer builds torch optimisers with foreach=True (speed); the weights are those of
-    the per-parameter loop, bit for bit."""
-    for name, extra in (("foreach", []), ("loop", ["+hparams.optimizer.foreach=false"])):
+def test_fused_optimiser_is_used_and_differs_from_the_loop_by_rounding_only(tiny_cfg, tmp_path):
+    """The trainer builds torch optimisers with fused=True (speed); after an epoch the weights
+    are those of the per-parameter loop up to float32 rounding."""
+    for name, extra in (("fused", []), ("loop", ["+hparams.optimizer.fused=false"])):
         train.run(tiny_cfg("dataset.train.corrupt_prob=0.2", *extra), tmp_path / name)
-    assert_same_weights(
-        weights(tmp_path / "foreach" / "final_model.pt"),
-        weights(tmp_path / "loop" / "final_model.pt"),
-    )
+    fused = weights(tmp_path / "fused" / "final_model.pt")
+    loop = weights(tmp_path / "loop" / "final_model.pt")
+    for key in fused:
+        torch.testing.assert_close(fused[key], loop[key], rtol=0, atol=1e-4)
     from phuber.build import build_parts
 
-    assert build_parts(tiny_cfg()).optimizer.defaults["foreach"] is True
+    assert build_parts(tiny_cfg()).optimizer.defaults["fused"] is True
+    assert build_parts(tiny_cfg("+hparams.optimizer.foreach=true")).optimizer.defaults["fused"] in (
+        None,
+        False,
+    )
