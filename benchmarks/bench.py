@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision.transforms as T
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +40,6 @@ from phuber.network import LeNet, resnet18, resnet50  # noqa: E402
 from phuber.transform import BatchTransform  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from reference_train import train_step  # noqa: E402
 
 CASES: dict[str, dict[str, Any]] = {
     "lenet": {"model": LeNet, "n": 60000, "shape": (1, 28, 28), "batch": 32, "augment": False},
@@ -142,6 +140,8 @@ class PILDataset(torch.utils.data.Dataset):
 
 
 def reference_loader(name: str, tiny: bool, workers: int, device: torch.device):
+    import torchvision.transforms as T  # the reference's cost, not ours
+
     case = CASES[name]
     images, labels, source = load_case(name, tiny)
     info = DATASETS["fashion_mnist" if name == "lenet" else "cifar10"]
@@ -161,6 +161,8 @@ def reference_loader(name: str, tiny: bool, workers: int, device: torch.device):
 def run_reference(
     name: str, steps: int, device: torch.device, tiny: bool, start: float, workers: int
 ) -> dict:
+    from reference_train import train_step  # imports torchvision and TensorBoard
+
     loader, source, n = reference_loader(name, tiny, workers, device)
     model, optimizer = make_model(name, device)
     loss_fn = torch.nn.CrossEntropyLoss()

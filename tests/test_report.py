@@ -145,11 +145,12 @@ def test_empty_or_wrong_dir(tmp_path, capsys):
 
 
 def test_tiny_grid_through_multirun_and_report(cli, tmp_path):
-    """2 losses x 2 noise rates x 2 seeds, 1 epoch on the embedded data, then the report."""
+    """2 noise rates x 2 seeds, 1 epoch on the embedded data, then the report (every method of
+    the robust grid goes through the same path in the test below)."""
     code, output = cli(
         "train.py",
         "--multirun",
-        "loss=ce,phuber_ce",
+        "loss=phuber_ce",
         "dataset.train.corrupt_prob=0.0,0.4",
         "seed=0,1",
         "hparams.epochs=1",
@@ -159,11 +160,11 @@ def test_tiny_grid_through_multirun_and_report(cli, tmp_path):
     )
     assert code == 0, output
     runs = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/metrics.json")]
-    assert len(runs) == 8
+    assert len(runs) == 4
     out = run_cli("-m", "phuber.report", "sweep", "--out", "rep", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = list(csv.DictReader((tmp_path / "rep" / "report.csv").open()))
-    assert len(rows) == 4
+    assert len(rows) == 2
     for row in rows:
         accs = [
             100 * r["final"]["test_acc"]
@@ -244,7 +245,7 @@ def test_robust_grid_every_method_trains_and_is_reported_by_name(cli, tmp_path):
         "+robust_noise=asym40",
         "seed=0",
         "hparams.epochs=1",
-        "hparams.batch_size=1000",
+        "hparams.batch_size=4000",
         "save=false",
         "tensorboard=false",
         "hydra.sweep.dir=sweep",

@@ -196,7 +196,8 @@ def test_signal_is_handed_on_to_the_previous_handler():
 
 
 def test_test_accuracy_every_eval_every_epochs_and_after_the_last(tiny_cfg, tmp_path):
-    final = train.run(tiny_cfg("hparams.epochs=3", "eval_every=2"), tmp_path)
+    cfg = tiny_cfg("hparams.epochs=3", "hparams.batch_size=500", "eval_every=2")
+    final = train.run(cfg, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert [row["epoch"] for row in history if "test_acc" in row] == [1, 2]
     assert final["test_acc"] == history[-1]["test_acc"]  # the last epoch's score, not redone
@@ -206,7 +207,8 @@ def test_test_accuracy_every_eval_every_epochs_and_after_the_last(tiny_cfg, tmp_
 
 def test_eval_every_does_not_change_training(tiny_cfg, tmp_path):
     for name, every in (("each", "1"), ("end", "5")):
-        train.run(tiny_cfg("hparams.epochs=2", f"eval_every={every}"), tmp_path / name)
+        cfg = tiny_cfg("hparams.epochs=2", "hparams.batch_size=256", f"eval_every={every}")
+        train.run(cfg, tmp_path / name)
     assert_same_weights(
         weights(tmp_path / "each" / "final_model.pt"), weights(tmp_path / "end" / "final_model.pt")
     )
