@@ -25,7 +25,9 @@ def only_run_dir(base):
     return run_dir
 
 
-def test_train_then_eval(tmp_path):
+def test_train_then_eval(cli, tmp_path):
+    """Training in a process of its own (exit status, files, logs), then eval.py's real entry
+    point in this one."""
     result = run_cli("train.py", *FAST, "dataset.train.corrupt_prob=0.2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Test accuracy:" in result.stdout
@@ -37,9 +39,9 @@ def test_train_then_eval(tmp_path):
     test_acc = json.loads((run_dir / "metrics.json").read_text())["final"]["test_acc"]
 
     checkpoint = run_dir / "final_model.pt"
-    result = run_cli("eval.py", f"checkpoint={checkpoint}", "device=cpu", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"test: accuracy {test_acc:.4f}" in result.stdout
+    code, output = cli("eval.py", f"checkpoint={checkpoint}", "device=cpu")
+    assert code == 0, output
+    assert f"test: accuracy {test_acc:.4f}" in output
     (eval_json,) = (tmp_path / "outputs").glob("*/*/eval.json")
     assert json.loads(eval_json.read_text())["test"]["acc"] == pytest.approx(test_acc)
 
@@ -249,7 +251,7 @@ def straight_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2])
-def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig, straight_run):
+def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(cli, tmp_path, sig, straight_run):
     args = [*SIGNAL_ARGS, "hydra.run.dir=interrupted"]
     env_cmd = [sys.executable, "-u", str(ROOT / "train.py"), *args]
     proc = subprocess.Popen(
@@ -279,20 +281,17 @@ def test_signal_mid_epoch_saves_and_resume_matches_uninterrupted(tmp_path, sig, 
     assert json.loads((tmp_path / "interrupted/metrics.json").read_text())["status"] == "preempted"
 
     checkpoint = tmp_path / "interrupted/most_recent.pt"
+    # The resume runs the real entry point in this process (the signal needed a process of its own).
     if sig == signal.SIGUSR2:  # as a requeued job: the same command into the same run dir
-        result = run_cli("train.py", *args, cwd=tmp_path)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "holds an unfinished run (preempted): resuming" in result.stdout
+        code, output = cli("train.py", *args)
+        assert code == 0, output
+        assert "holds an unfinished run (preempted): resuming" in output
         (tmp_path / "resumed").symlink_to(tmp_path / "interrupted")
     else:
-        result = run_cli(
-            "train.py",
-            *SIGNAL_ARGS,
-            f"checkpoint={checkpoint}",
-            "hydra.run.dir=resumed",
-            cwd=tmp_path,
+        code, output = cli(
+            "train.py", *SIGNAL_ARGS, f"checkpoint={checkpoint}", "hydra.run.dir=resumed"
         )
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert code == 0, output
     a = load_checkpoint(tmp_path / "resumed/final_model.pt")["model"]
     assert all(torch.equal(a[k], straight_run[k]) for k in a)
     history = json.loads((tmp_path / "resumed/metrics.json").read_text())["history"]
