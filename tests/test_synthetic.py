@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import CONF, run_cli
+from conftest import CONF
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from scipy.special import expit
@@ -134,13 +134,14 @@ def test_bad_tau_is_a_config_error(tmp_path):
         experiments.long_servedio(cfg, tmp_path)
 
 
-def test_scripts_start_as_is(tmp_path):
-    result = run_cli("synthetic_1.py", "n_repeat=3", "seed=0", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_scripts_start_as_is(cli, tmp_path):
+    """Both scripts' real entry points (in this process): outputs, and a bad value's exit 2."""
+    code, output = cli("synthetic_1.py", "n_repeat=3", "seed=0")
+    assert code == 0, output
     assert list((tmp_path / "outputs" / "synthetic_1").glob("*/*/results.json"))
-    result = run_cli("synthetic_2.py", "seed=0", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = cli("synthetic_2.py", "seed=0")
+    assert code == 0, output
     assert list((tmp_path / "outputs" / "synthetic_2").glob("*/*/outliers.png"))
-    result = run_cli("synthetic_1.py", "huber_tau=2", cwd=tmp_path)
-    assert result.returncode == 2 and "huber_tau must be in (0, 1)" in result.stdout
-    assert "Traceback" not in result.stdout + result.stderr
+    code, output = cli("synthetic_1.py", "huber_tau=2")
+    assert code == 2 and "huber_tau must be in (0, 1)" in output
+    assert "Traceback" not in output
