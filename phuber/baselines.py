@@ -12,7 +12,14 @@ import numpy as np
 import torch
 
 from phuber.errors import ConfigError, InvalidValue
-from phuber.loss import Loss, Reduction, _number, _TargetProbLoss, target_log_prob
+from phuber.loss import (
+    Loss,
+    Reduction,
+    _number,
+    _TargetProbLoss,
+    one_minus_p,
+    target_log_prob,
+)
 
 
 def _non_negative(name: str, value: float) -> float:
@@ -21,11 +28,6 @@ def _non_negative(name: str, value: float) -> float:
 
 def _positive(name: str, value: float) -> float:
     return _number(name, value, lambda v: v > 0, "> 0")
-
-
-def _one_minus_p(log_p: torch.Tensor) -> torch.Tensor:
-    """1 − p from log p, exact for p near 1 (where 1 − exp(log p) cancels)."""
-    return -torch.expm1(log_p)
 
 
 class MeanAbsoluteError(_TargetProbLoss):
@@ -42,7 +44,7 @@ class MeanAbsoluteError(_TargetProbLoss):
         self.scale = _positive("scale", scale)
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
-        return 2 * self.scale * _one_minus_p(log_p)
+        return 2 * self.scale * one_minus_p(log_p)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
@@ -68,7 +70,7 @@ class SymmetricCrossEntropy(_TargetProbLoss):
         self.A = _number("A", A, lambda v: v < 0, "< 0 (the value given to log 0)")
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
-        return self.alpha * -log_p + self.beta * -self.A * _one_minus_p(log_p)
+        return self.alpha * -log_p + self.beta * -self.A * one_minus_p(log_p)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, beta={self.beta}, A={self.A}"
@@ -102,7 +104,7 @@ class NormalizedCEReverseCE(Loss):
         self.A = _number("A", A, lambda v: v < 0, "< 0 (the value given to log 0)")
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        rce = -self.A * _one_minus_p(target_log_prob(log_probs, targets))
+        rce = -self.A * one_minus_p(target_log_prob(log_probs, targets))
         return self.alpha * normalized_ce(log_probs, targets) + self.beta * rce
 
     def extra_repr(self) -> str:
@@ -123,7 +125,7 @@ class NormalizedCEMeanAbsoluteError(Loss):
         self.beta = _non_negative("beta", beta)
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        mae = _one_minus_p(target_log_prob(log_probs, targets))
+        mae = one_minus_p(target_log_prob(log_probs, targets))
         return self.alpha * normalized_ce(log_probs, targets) + self.beta * mae
 
     def extra_repr(self) -> str:
@@ -166,7 +168,7 @@ class TaylorCrossEntropy(_TargetProbLoss):
         self.order = order
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
-        u = _one_minus_p(log_p)
+        u = one_minus_p(log_p)
         return sum(u**k / k for k in range(1, self.order + 1))
 
     def extra_repr(self) -> str:
@@ -188,7 +190,7 @@ class FocalLoss(_TargetProbLoss):
         self.gamma = _non_negative("gamma", gamma)
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
-        return -(_one_minus_p(log_p).clamp(min=1e-30) ** self.gamma) * log_p
+        return -(one_minus_p(log_p).clamp(min=1e-30) ** self.gamma) * log_p
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}"
@@ -236,7 +238,6 @@ class ForwardCorrectedCrossEntropy(Loss):
     """
 
     name = "forward"
-    needs_transition = True  # the builder passes the run's transition matrix
 
     def __init__(self, transition: np.ndarray | list | None = None, reduction: Reduction = "mean"):
         super().__init__(reduction)

@@ -55,20 +55,18 @@ def explain(err: Exception, node: DictConfig, key: str) -> str:
 
 
 def _parameters(target: str) -> list[str]:
+    """The arguments ``target`` takes besides what the builder passes; none if it is unknown."""
     try:
         signature = inspect.signature(get_object(target))
-    except (ValueError, TypeError, ImportError):
+    except Exception:  # an unknown target: build() names it
         return []
     return [p for p in signature.parameters if p not in ("self", "params", "optimizer")]
 
 
 def build_loss(loss: DictConfig, noise: np.ndarray | None, logit_clip: float | None = None) -> Any:
-    """The loss of config node ``loss``; a loss that corrects for the noise (``needs_transition``)
+    """The loss of config node ``loss``; a loss that corrects for the noise (takes ``transition``)
     gets the run's transition matrix ``noise``, and ``logit_clip=τ`` wraps it in ``LogitClip``."""
-    try:
-        needs = getattr(get_object(loss._target_), "needs_transition", False)
-    except Exception:  # an unknown target: build() below names it
-        needs = False
+    needs = "transition" in _parameters(loss._target_)  # corrects for the noise
     loss_fn = build(loss, "loss", transition=noise) if needs else build(loss, "loss")
     if logit_clip is None:
         return loss_fn
@@ -96,14 +94,8 @@ def _fast(node: DictConfig) -> dict[str, bool]:
     ``foreach=True``."""
     if "foreach" in node or "fused" in node:
         return {}
-    try:
-        accepts = inspect.signature(get_object(node._target_)).parameters
-    except Exception:  # an unknown target: build() names it
-        return {}
-    for option in ("fused", "foreach"):
-        if option in accepts:
-            return {option: True}
-    return {}
+    accepts = _parameters(node._target_)
+    return next(({option: True} for option in ("fused", "foreach") if option in accepts), {})
 
 
 def build_parts(cfg: DictConfig) -> Parts:

@@ -13,7 +13,6 @@
 Clipping the model's prediction instead, ``LogitClip`` (``hparams.logit_clip``) wraps the loss.
 """
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from phuber.errors import ConfigError, InvalidValue
+from phuber.errors import ConfigError
+from phuber.loss import _number
 
 CLIP_MODES = ("global", "per_example", "logit")
 
@@ -149,10 +149,8 @@ class LogitClip(nn.Module):
 
     def __init__(self, loss_fn: nn.Module, tau: float) -> None:
         super().__init__()
-        ok = isinstance(tau, int | float) and not isinstance(tau, bool) and math.isfinite(tau)
-        if not ok or tau <= 0:
-            raise InvalidValue("logit_clip", tau, "a number > 0 (τ: logits are clipped to 1/τ)")
-        self.loss_fn, self.tau = loss_fn, float(tau)
+        allowed = "a number > 0 (τ: logits are clipped to 1/τ)"
+        self.loss_fn, self.tau = loss_fn, _number("logit_clip", tau, lambda v: v > 0, allowed)
 
     def clip(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.float()

@@ -77,6 +77,11 @@ class _TargetProbLoss(Loss):
         return self.from_log_prob(target_log_prob(log_probs, targets))
 
 
+def one_minus_p(log_p: torch.Tensor) -> torch.Tensor:
+    """1 − p from log p, exact for p near 1 (where 1 − exp(log p) cancels)."""
+    return -torch.expm1(log_p)
+
+
 def target_log_prob(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """log p_y for each row: ``(N, K)``, ``(N,)`` → ``(N,)``."""
     return log_probs.gather(1, targets[:, None]).squeeze(1)
@@ -116,7 +121,7 @@ class Unhinged(_TargetProbLoss):
     name = "linear"
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
-        return -torch.expm1(log_p)
+        return one_minus_p(log_p)
 
 
 class PHuberCrossEntropy(_TargetProbLoss):

@@ -163,9 +163,7 @@ def instance_noise(
     others = np.exp(scores)
     probs = q[:, None] * others / others.sum(1, keepdims=True)
     probs[rows, labels] = 1 - q
-    cdf = np.cumsum(probs, axis=1)
-    cdf[:, -1] = 1.0
-    noisy = (rng.random(n)[:, None] >= cdf).sum(1).astype(np.int64)
+    noisy = draw_rows(probs, rng.random(n))
     transition = np.zeros((k, k))
     np.add.at(transition, labels, probs)
     counts = np.bincount(labels, minlength=k)[:, None]
@@ -194,11 +192,16 @@ def apply_transition(
     ``numpy.random.Generator(seed)``: NumPy's and torch's global RNGs are untouched.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    cdf = np.cumsum(matrix, axis=1)
-    cdf[:, -1] = 1.0  # guard against rounding
-    u = np.random.default_rng(seed).random(labels.shape[0])
-    noisy = (u[:, None] >= cdf[labels]).sum(axis=1).astype(np.int64)
+    noisy = draw_rows(matrix[labels], np.random.default_rng(seed).random(labels.shape[0]))
     return noisy, noisy != labels
+
+
+def draw_rows(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One class per row of probabilities ``rows`` (N × K), from uniforms ``u`` (N,) against the
+    rows' cumulative sums."""
+    cdf = np.cumsum(rows, axis=1)
+    cdf[:, -1] = 1.0  # guard against rounding
+    return (u[:, None] >= cdf).sum(axis=1).astype(np.int64)
 
 
 def symmetric_noise(

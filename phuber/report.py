@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phuber.config import is_num
 from phuber.identity import RunIdentity
 
 LOSS_LABELS = {
@@ -185,12 +186,8 @@ def _curve(history: list, key: str) -> Curve:
     return [
         (r["epoch"], float(r[key]))
         for r in rows
-        if isinstance(r.get("epoch"), int) and _is_number(r.get(key))
+        if isinstance(r.get("epoch"), int) and is_num(r.get(key))
     ]
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class _LeftOut(Exception):
@@ -214,7 +211,7 @@ def _read_run(path: Path) -> tuple[RunIdentity, float, list]:
     except ValueError as err:
         raise _LeftOut(str(err)) from None
     test_acc = (metrics.get("final") or {}).get("test_acc")
-    if not _is_number(test_acc) or not 0 <= test_acc <= 1:
+    if not is_num(test_acc) or not 0 <= test_acc <= 1:
         raise _LeftOut("completed without a test accuracy in [0, 1] (dataset.test.use=false?)")
     return identity, float(test_acc), history
 

@@ -68,7 +68,7 @@ class Trainer:
         # channels_last on the CPU too: LeNet's step is 13% faster with it (benchmarks/RESULTS.md)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.compile else self.model
-        self.loss_fn: nn.Module = parts.loss_fn.to(self.device)
+        self.loss_fn: nn.Module = parts.loss_fn  # on the device once the data is loaded
         self.optimizer = parts.optimizer
         self.scheduler = parts.scheduler
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"

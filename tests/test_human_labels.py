@@ -14,7 +14,7 @@ from datafiles import write_cifar, write_cifar_n
 from test_dataset import dataset_cfg
 
 from phuber import human_labels
-from phuber.dataset import load_data
+from phuber.dataset import DATASETS, load_data
 from phuber.errors import DataError
 
 
@@ -118,20 +118,12 @@ def test_download_keeps_only_a_file_with_the_published_checksum(cifar10n, monkey
     assert not (root / "CIFAR-10_human.pt").exists()
     digest = hashlib.sha256(payload).hexdigest()
     published = dataclasses.replace(human_labels.CIFAR10N, sha256=digest)
-    monkeypatch.setattr("phuber.dataset.DATASETS", {**_datasets(), "cifar10n": _with(published)})
+    monkeypatch.setitem(
+        DATASETS, "cifar10n", dataclasses.replace(DATASETS["cifar10n"], human=published)
+    )
     data = load_data(cfg)
     assert (root / "CIFAR-10_human.pt").read_bytes() == payload
     np.testing.assert_array_equal(data.train.labels.numpy(), labels["worse_label"])
-
-
-def _datasets():
-    from phuber.dataset import DATASETS
-
-    return DATASETS
-
-
-def _with(spec):
-    return dataclasses.replace(_datasets()["cifar10n"], human=spec)
 
 
 def test_missing_file_offline_through_the_cli(cli, tmp_path):
