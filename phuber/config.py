@@ -70,7 +70,7 @@ _RULES: list[Rule] = [
     ("dataset.train.noise_seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
     ("dataset.train.augment", *BOOL),
     ("dataset.val.split", lambda v: v is None or between(0, 1, True)(v), "in [0, 1) or null"),
-    ("dataset.val.seed", is_seed, SEED_ALLOWED),
+    ("dataset.val.seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
     ("hparams.epochs", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("hparams.batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     (

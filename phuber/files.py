@@ -3,10 +3,13 @@ metrics and results. No heavy imports (the synthetic experiments use it without 
 
 import errno
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from phuber.errors import StorageError
 
@@ -55,6 +58,50 @@ def _storage_error(path: Path, err: OSError) -> StorageError:
     )
 
 
+NON_FINITE = "non_finite"  # the key under which save_json names the values it stored as null
+
+
+def strict(obj: Any, path: str = "") -> tuple[Any, dict[str, str]]:
+    """A copy of ``obj`` that strict JSON can hold, and the non-finite numbers it replaced by
+    ``None`` (``{"history.3.val_loss": "inf"}``). NumPy scalars and arrays become Python values,
+    tuples lists; anything else JSON cannot hold is a ``TypeError`` (a bug, not a user error)."""
+    if isinstance(obj, np.ndarray | np.generic):
+        obj = obj.tolist()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None, {path or "(value)": repr(obj)}
+    if obj is None or isinstance(obj, str | int | float):
+        return obj, {}
+    notes: dict[str, str] = {}
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise TypeError(f"JSON keys are strings, got {key!r} at {path or '(top)'}")
+            out[key], found = strict(value, f"{path}.{key}" if path else key)
+            notes.update(found)
+        return out, notes
+    if isinstance(obj, list | tuple):
+        items = []
+        for i, value in enumerate(obj):
+            item, found = strict(value, f"{path}.{i}" if path else str(i))
+            items.append(item)
+            notes.update(found)
+        return items, notes
+    raise TypeError(f"{type(obj).__name__} at {path or '(top)'} cannot be written as JSON")
+
+
+def to_json(obj: Any) -> str:
+    """``obj`` as strict, indented JSON (``allow_nan=False``): a non-finite number is written as
+    null, and an object records which values those were under ``"non_finite"``."""
+    clean, notes = strict(obj)
+    if notes:
+        if not isinstance(clean, dict):
+            raise TypeError(f"non-finite values {notes} outside an object cannot be noted")
+        clean[NON_FINITE] = {**(clean.get(NON_FINITE) or {}), **notes}
+    return json.dumps(clean, indent=2, allow_nan=False)
+
+
 def save_json(path: str | Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+    """Atomically write ``obj`` as strict JSON (``to_json``): the one JSON writer of phuber."""
+    text = to_json(obj).encode()
+    atomic_write(path, lambda f: f.write(text))

@@ -7,9 +7,15 @@ grouping (runs are averaged only within one identity). It is a flat mapping of d
 to values, so a new loss or optimiser parameter becomes part of it by being in the config, and a
 difference can always be named by its config key.
 
+Values compare canonically everywhere (``canonical``, ``key``): numbers as numbers (``1 == 1.0``,
+``-0.0 == 0``), a bool never equal to a number, and a setting set to null equal to one that is
+absent (a key added to the config later with a null default changes nothing for older runs).
+
 Imports nothing heavy: the report reads identities back from ``metrics.json`` without torch.
 """
 
+import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +46,31 @@ RESUMABLE = ("hparams.epochs",)
 _NOT_LOSS_PARAMS = ("_target_", "reduction")
 
 
+def canonical(value: Any) -> Any:
+    """``value`` as identities compare it: an integral float as the int it equals (``1.0`` → ``1``,
+    ``-0.0`` → ``0``), recursively through lists and mappings; bools, strings and None unchanged."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    return value
+
+
+def key(value: Any) -> str:
+    """One string per canonical value: two values are the same setting iff their keys are equal
+    (``key(1) == key(1.0)``, ``key(True) != key(1)``). Null entries of a mapping are dropped."""
+    if isinstance(value, Mapping):
+        value = {k: v for k, v in value.items() if v is not None}
+    return json.dumps(canonical(value), sort_keys=True, default=repr)
+
+
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists stay values."""
     flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
+    for name, value in tree.items():
+        path = f"{prefix}{name}"
         if isinstance(value, Mapping) and value:
             flat.update(flatten(value, f"{path}."))
         else:
@@ -62,9 +88,14 @@ class RunIdentity:
     loss: str
     model: str
 
+    def __post_init__(self) -> None:  # canonical from the start: every consumer compares alike
+        object.__setattr__(self, "settings", canonical(self.settings))
+        object.__setattr__(self, "seeds", canonical(self.seeds))
+
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], seed: int | None, loss: str) -> "RunIdentity":
-        """From a resolved config (a plain dict), the run's seed and the loss's name."""
+        """From a resolved config (a plain dict), the run's seed (its other seeds are the
+        config's) and the loss's name."""
         flat = flatten({k: v for k, v in cfg.items() if k != "hydra"})
         settings = {
             k: v for k, v in sorted(flat.items()) if k not in SEED_KEYS and not _excluded(k)
@@ -77,13 +108,13 @@ class RunIdentity:
     @classmethod
     def from_dict(cls, data: Any) -> "RunIdentity":
         """Inverse of :meth:`to_dict`; ``ValueError`` if ``data`` is not one."""
-        try:
-            identity = cls(dict(data["settings"]), dict(data["seeds"]), data["loss"], data["model"])
-        except (TypeError, KeyError, ValueError) as err:
-            raise ValueError(f"not a run identity ({type(err).__name__}: {err})") from err
-        if not isinstance(identity.loss, str) or not isinstance(identity.model, str):
+        if not isinstance(data, Mapping) or not all(
+            isinstance(data.get(k), Mapping) for k in ("settings", "seeds")
+        ):
+            raise ValueError("not a run identity (settings and seeds must be mappings)")
+        if not isinstance(data.get("loss"), str) or not isinstance(data.get("model"), str):
             raise ValueError("not a run identity (loss and model must be names)")
-        return identity
+        return cls(dict(data["settings"]), dict(data["seeds"]), data["loss"], data["model"])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,8 +124,8 @@ class RunIdentity:
             "seeds": dict(self.seeds),
         }
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.settings.get(key, default)
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.settings.get(name, default)
 
     @property
     def loss_params(self) -> dict[str, Any]:
@@ -108,9 +139,11 @@ class RunIdentity:
     def changes(
         self, other: "RunIdentity", ignore: Iterable[str] = (), where: str = "the other run"
     ) -> list[str]:
-        """One line per setting or seed that differs: ``key: <other's> in <where>, <ours> now``."""
+        """One line per setting or seed that differs: ``key: <other's> in <where>, <ours> now``.
+        A seed that is null here (not given: to be drawn) matches any."""
+        unseeded = [k for k, v in self.seeds.items() if v is None]
         return differences(self.settings, other.settings, where, ignore) + differences(
-            self.seeds, other.seeds, where, ignore
+            self.seeds, other.seeds, where, [*ignore, *unseeded]
         )
 
     @property
@@ -160,13 +193,14 @@ class RunIdentity:
 def differences(
     mine: Mapping[str, Any], theirs: Mapping[str, Any], where: str, ignore: Iterable[str] = ()
 ) -> list[str]:
-    """One line per key whose value differs: ``key: <theirs> in <where>, <mine> now``."""
+    """One line per key whose value differs canonically (see ``key``): ``key: <theirs> in <where>,
+    <mine> now``."""
     ignore = set(ignore)
     return [
-        f"{key}: {_show(theirs.get(key, '<not set>'))} in {where}, "
-        f"{_show(mine.get(key, '<not set>'))} now"
-        for key in sorted(set(mine) | set(theirs))
-        if key not in ignore and mine.get(key) != theirs.get(key)
+        f"{name}: {_show(theirs.get(name, '<not set>'))} in {where}, "
+        f"{_show(mine.get(name, '<not set>'))} now"
+        for name in sorted(set(mine) | set(theirs))
+        if name not in ignore and key(mine.get(name)) != key(theirs.get(name))
     ]
 
 

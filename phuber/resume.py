@@ -109,13 +109,11 @@ def _to_device(state: Any, device: torch.device) -> Any:
     return state
 
 
-def resume_conflicts(
-    identity: RunIdentity, saved: RunIdentity, seed_given: bool, epochs_done: int
-) -> list[str]:
+def resume_conflicts(identity: RunIdentity, saved: RunIdentity, epochs_done: int) -> list[str]:
     """What makes a checkpoint unfit to resume this run: each changed setting or seed (more
-    epochs are allowed), and fewer epochs than it has already completed."""
-    ignore = set(RESUMABLE) | (set() if seed_given else {"seed"})
-    lines = identity.changes(saved, ignore, "the checkpoint")
+    epochs are allowed; a seed ``identity`` leaves null takes the checkpoint's), and fewer epochs
+    than it has already completed."""
+    lines = identity.changes(saved, RESUMABLE, "the checkpoint")
     epochs = identity.get("hparams.epochs")
     if isinstance(epochs, int) and epochs < epochs_done:
         lines.append(
@@ -146,7 +144,7 @@ def resume_fields() -> dict[str, tuple]:
     }
 
 
-def resume_state(path: str, identity: RunIdentity, seed_given: bool) -> dict[str, Any]:
+def resume_state(path: str, identity: RunIdentity) -> dict[str, Any]:
     """Load checkpoint ``path`` for resuming the run ``identity``: its fields must have the right
     types and its recorded settings must be this run's (more epochs allowed), else a
     ``CheckpointError`` names each difference. Checkpoints without recorded settings (the
@@ -167,7 +165,7 @@ def resume_state(path: str, identity: RunIdentity, seed_given: bool) -> dict[str
         raise CheckpointError(
             f"checkpoint={path!r}: its recorded settings are broken ({err})"
         ) from err
-    conflicts = resume_conflicts(identity, saved, seed_given, state["epoch"])
+    conflicts = resume_conflicts(identity, saved, state["epoch"])
     if conflicts:
         raise CheckpointError(
             f"checkpoint={path!r} was written with other settings; resuming with these would "

@@ -76,9 +76,10 @@ class RunDir:
         """The ``metrics.json`` a run left here, or ``None`` (absent or unreadable)."""
         return _read_dict(self.path / METRICS)
 
-    def completed(self, identity: RunIdentity, seed_given: bool) -> dict[str, Any] | None:
-        """The final metrics of a completed run of this identity here, or ``None`` if there is
-        none. A completed run of another identity is a ``RunDirError`` naming what differs."""
+    def completed(self, identity: RunIdentity) -> dict[str, Any] | None:
+        """The final metrics of a completed run of this identity here (a seed that ``identity``
+        leaves null matches any), or ``None`` if there is none. A completed run of another
+        identity is a ``RunDirError`` naming what differs."""
         metrics = self.previous()
         if metrics is None or metrics.get("status") != "completed":
             return None
@@ -88,8 +89,7 @@ class RunDir:
         except (KeyError, ValueError):
             log.warning(f"{where}: a completed run whose settings cannot be compared; kept as is")
             return dict(metrics.get("final") or {})
-        ignore = () if seed_given else ("seed",)
-        changes = identity.changes(theirs, ignore, "the completed run")
+        changes = identity.changes(theirs, where="the completed run")
         if changes:
             raise RunDirError(
                 f"{self.path} holds a completed run with other settings; it is left as it is.\n  "

@@ -1,18 +1,24 @@
 """The process a run lives in: device, random state, numeric precision and stop signals."""
 
+import copy
 import logging
 import os
 import random
 import signal
 import threading
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from types import FrameType
 from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
+
+from phuber.identity import SEED_KEYS
 
 log = logging.getLogger(__name__)
+_ABSENT = "<absent>"
 
 
 def select_device(name: str, auto_cpu: bool = True) -> torch.device:
@@ -24,12 +30,24 @@ def select_device(name: str, auto_cpu: bool = True) -> torch.device:
     return device
 
 
-def resolve_seed(seed: int | None) -> int:
-    """The run's seed: the one given (0 included) or a fresh random one, logged for re-use."""
-    if seed is None:
-        seed = int.from_bytes(os.urandom(4), "little") >> 1
-        log.info(f"No seed given: using seed={seed}")
-    return int(seed)
+def resolve_seeds(cfg: DictConfig, saved: Mapping[str, Any] | None = None) -> DictConfig:
+    """A copy of ``cfg`` with every seed fixed (``seed``, the noise's and the split's, as
+    ``identity.SEED_KEYS`` lists them): a seed given is kept (0 included); a null one takes the
+    value in ``saved`` (the seeds of the checkpoint a run resumes) or is drawn once and logged.
+    The run then records them all, so a resumed run draws the same noise, split and
+    initialisation as the run it continues."""
+    cfg = copy.deepcopy(cfg)
+    for name in SEED_KEYS:
+        if OmegaConf.select(cfg, name, default=_ABSENT) is not None:
+            continue  # given, or not a key of this config
+        value = (saved or {}).get(name)
+        if value is None:
+            value = int.from_bytes(os.urandom(4), "little") >> 1
+            log.info(f"No {name} given: drew {name}={value} (recorded with the run)")
+        else:
+            log.info(f"No {name} given: the checkpoint's {name}={value}")
+        OmegaConf.update(cfg, name, value)
+    return cfg
 
 
 def seed_everything(seed: int) -> None:

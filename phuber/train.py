@@ -34,7 +34,7 @@ from phuber.rundir import RunDir
 from phuber.runtime import (
     Precision,
     StopSignals,
-    resolve_seed,
+    resolve_seeds,
     seed_everything,
     select_device,
 )
@@ -55,9 +55,12 @@ class Trainer:
     ) -> None:
         """Build the run's objects (validating their values) before reading any data, then the
         data; ``resume_from`` is ``(path, state)`` of a checkpoint already checked to fit."""
+        if identity is None:  # built directly (not through run): fix the seeds here
+            cfg = resolve_seeds(cfg)
+            identity = run_identity(cfg)
         self.cfg = cfg
         self.out_dir = out_dir
-        self.identity = identity or run_identity(cfg, resolve_seed(cfg.seed))
+        self.identity = identity
         self.device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
         self.seed = self.identity.seeds["seed"]
         seed_everything(self.seed)
@@ -271,24 +274,35 @@ def eval_interval(eval_every: int | None, test_size: int) -> int:
     return eval_every or (1 if test_size <= 10_000 else 10)
 
 
-def run_identity(cfg: DictConfig, seed: int | None) -> RunIdentity:
-    """The identity of the run ``cfg`` describes, with its seed."""
+def run_identity(cfg: DictConfig, seed: Any = "config") -> RunIdentity:
+    """The identity of the run ``cfg`` describes, with its seeds (``seed``: the config's unless
+    given)."""
     loss_cls = get_class(cfg.loss._target_)
     loss = getattr(loss_cls, "name", loss_cls.__name__)
+    seed = cfg.seed if seed == "config" else seed
     return RunIdentity.from_config(OmegaConf.to_container(cfg, resolve=True), seed, loss)
+
+
+def saved_seeds(state: dict[str, Any] | None) -> dict[str, Any]:
+    """The seeds a checkpoint's run used (an older checkpoint recorded only ``seed``)."""
+    if state is None:
+        return {}
+    identity = state.get("identity")
+    seeds = identity.get("seeds") if isinstance(identity, dict) else None
+    return dict(seeds) if isinstance(seeds, dict) else {"seed": state.get("seed")}
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Train as ``cfg`` says, writing logs and checkpoints into ``out_dir``.
 
     A completed run of the same settings in ``out_dir`` is not trained again (its final metrics
-    are returned); an unfinished one is resumed; one with other settings is refused.
+    are returned); an unfinished one is resumed; one with other settings is refused. A null seed
+    matches any seed here, takes the checkpoint's when resuming, and is drawn otherwise.
     """
     validate(cfg)
-    seed_given = cfg.seed is not None
-    requested = run_identity(cfg, cfg.seed)  # without a seed, any seed matches
+    requested = run_identity(cfg)  # null seeds: any matches
     with RunDir(out_dir) as run_dir:
-        done = run_dir.completed(requested, seed_given)
+        done = run_dir.completed(requested)
         if done is not None:
             acc = done.get("test_acc")
             acc = f"test accuracy {100 * acc:.2f}%, " if isinstance(acc, int | float) else ""
@@ -298,10 +312,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             )
             return done
         path = cfg.checkpoint or run_dir.unfinished_checkpoint()
-        state = resume_state(str(path), requested, seed_given) if path else None
-        seed = cfg.seed if seed_given or state is None else state.get("seed")
-        identity = run_identity(cfg, resolve_seed(seed))
-        trainer = Trainer(cfg, out_dir, identity, (str(path), state) if state else None)
+        state = resume_state(str(path), requested) if path else None
+        cfg = resolve_seeds(cfg, saved_seeds(state))
+        trainer = Trainer(cfg, out_dir, run_identity(cfg), (str(path), state) if state else None)
         final = trainer.fit()
     if "test_acc" in final:
         print(f"Test accuracy: {100 * final['test_acc']:.2f}%")

@@ -79,7 +79,10 @@ def test_resume_with_changed_settings_is_refused(tiny_cfg, tmp_path):
             ["hparams/optimizer=sgd"],
             ["hparams.optimizer._target_: 'torch.optim.Adam' in the checkpoint, "],
         ),
-        (["dataset.train.corrupt_prob=0.2", "loss.tau=2"], ["corrupt_prob: 0.0 in", "loss.tau"]),
+        (
+            ["dataset.train.corrupt_prob=0.2", "loss.tau=2"],
+            ["corrupt_prob: 0 in the checkpoint, 0.2 now", "loss.tau"],
+        ),
         (["dataset.train.noise_seed=4"], ["dataset.train.noise_seed: 0 in the checkpoint, 4 now"]),
     ):
         cfg = tiny_cfg("hparams.epochs=2", *overrides)

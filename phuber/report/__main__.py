@@ -1,0 +1,5 @@
+import sys
+
+from phuber.report.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""The rows of the report's tables: one per identity without ρ (ρ is the column), grouped into one
+table per data set, model and noise type, each labelled by its loss, parameters and whatever
+else tells it apart from the other rows of its table."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from phuber.identity import RunIdentity, key
+from phuber.report.read import RHO
+
+LOSS_LABELS = {
+    "ce": "CE",
+    "CrossEntropyLoss": "CE (PyTorch)",
+    "linear": "Linear",
+    "gce": "GCE",
+    "phuber_ce": "PHuber-CE",
+    "phuber_gce": "PHuber-GCE",
+    "mae": "MAE",
+    "sce": "SCE",
+    "nce_rce": "NCE+RCE",
+    "nce_mae": "NCE+MAE",
+    "agce": "AGCE",
+    "taylor_ce": "Taylor-CE",
+    "focal": "Focal",
+    "bootstrap": "Bootstrap",
+    "forward": "Forward (true T)",
+}
+LOSS_ORDER = list(LOSS_LABELS)
+PARAM_SYMBOLS = {"tau": "τ", "alpha": "α", "beta": "β", "gamma": "γ"}
+# The settings of the paper's tables: only runs with these are compared with its numbers (and
+# the earlier reproduction's), besides symmetric noise and global clipping.
+PAPER_SETTINGS = {
+    ("mnist", "lenet"): {"hparams.epochs": 20, "hparams.batch_size": 32},
+    ("cifar10", "resnet50"): {"hparams.epochs": 400, "hparams.batch_size": 64},
+    ("cifar100", "resnet50"): {"hparams.epochs": 200, "hparams.batch_size": 128},
+}
+# Keys a row's label already shows through the loss's name and the clipping.
+_LABELLED = (
+    "loss.",
+    "hparams.grad_clip_max_norm",
+    "hparams.grad_clip_mode",
+    "hparams.logit_clip",
+    RHO,
+)
+_ABSENT = "<not set>"
+
+Table = tuple[str, str, str]  # data set, model, noise type
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a table: an identity without ρ. Rows are equal when their settings are
+    (canonically: ``1 == 1.0``); ``identity`` is any one of the row's runs'."""
+
+    key: str  # the identity's settings without ρ, canonical (phuber.identity.key)
+    identity: RunIdentity = field(compare=False, hash=False)
+
+    @classmethod
+    def of(cls, identity: RunIdentity) -> "Row":
+        return cls(key({k: v for k, v in identity.settings.items() if k != RHO}), identity)
+
+    @property
+    def table(self) -> Table:
+        """Data set, model and noise type: one table each."""
+        ident = self.identity
+        human = ident.get("dataset.train.human_labels")
+        noise = f"human ({human})" if human else ident.get("dataset.train.noise_type", "symmetric")
+        return (ident.get("dataset.name"), ident.model, noise)
+
+    def label(self, varying: list[str], raw: bool = False) -> str:
+        """The loss with its parameters and clipping, then ``key=value`` for each ``varying``
+        setting (``raw``: values as canonical JSON, which no two distinct values share)."""
+        ident = self.identity
+        label = LOSS_LABELS.get(ident.loss, ident.loss)
+        clip = ident.get("hparams.grad_clip_max_norm")
+        if clip is not None:
+            mode = ident.get("hparams.grad_clip_mode", "global")
+            detail = [] if clip == 0.1 else [_num(clip)]
+            detail += [] if mode == "global" else [str(mode)]
+            label += " + clipping" + (f" ({', '.join(detail)})" if detail else "")
+        logit_clip = ident.get("hparams.logit_clip")
+        if logit_clip is not None:
+            label += f" + LogitClip (τ={_num(logit_clip)})"
+        for name, value in ident.loss_params.items():
+            if not (name == "q" and value == 0.7 and ident.loss in ("gce", "phuber_gce")):
+                label += f" {PARAM_SYMBOLS.get(name, name)}={_num(value)}"  # GCE's usual q unsaid
+        shown = [(k, ident.settings.get(k, _ABSENT)) for k in varying]
+        extra = [f"{k}={key(v) if raw and v != _ABSENT else _num(v)}" for k, v in shown]
+        return label + (f", {', '.join(extra)}" if extra else "")
+
+    def sort_key(self) -> tuple:
+        ident = self.identity
+        rank = LOSS_ORDER.index(ident.loss) if ident.loss in LOSS_ORDER else len(LOSS_ORDER)
+        clip = ident.get("hparams.grad_clip_max_norm")
+        logit_clip = ident.get("hparams.logit_clip")
+        clips = (clip is not None, clip or 0, logit_clip is not None, logit_clip or 0)
+        return (rank, ident.loss, *clips, key(ident.loss_params), self.key)
+
+    def reference_key(self, rho: float) -> tuple | None:
+        """The key of the paper's tables for this row at ρ, if the row is the paper's setting."""
+        ident = self.identity
+        dataset, model, noise = self.table
+        paper = PAPER_SETTINGS.get((dataset, model))
+        params = ident.loss_params
+        if (
+            paper is None
+            or noise != "symmetric"
+            or ident.get("hparams.grad_clip_mode", "global") != "global"
+            or ident.get("hparams.logit_clip") is not None
+            or key(params.get("q", 0.7)) != key(0.7)
+            or any(key(ident.get(k)) != key(v) for k, v in paper.items())
+        ):
+            return None
+        tau, clip = params.get("tau"), ident.get("hparams.grad_clip_max_norm")
+        if not all(v is None or _is_number(v) for v in (tau, clip)):
+            return None
+        return (dataset, model, ident.loss, _float(tau), _float(clip), float(rho))
+
+
+def labels(rows: list[Row]) -> dict[Row, str]:
+    """A label per row, unique within its table: the loss with its parameters and clipping, plus
+    every other setting that differs between the rows; where two labels still coincide (values
+    that print alike, such as 1 and '1'), every differing setting as canonical JSON."""
+    keys = sorted({k for row in rows for k in row.identity.settings} - {RHO})
+
+    def differing(exclude: tuple[str, ...]) -> list[str]:
+        return [
+            k
+            for k in keys
+            if not k.startswith(exclude)
+            and len({key(row.identity.settings.get(k, _ABSENT)) for row in rows}) > 1
+        ]
+
+    named: dict[Row, str] = {}
+    passes = ((differing(_LABELLED), False), (differing(()), False), (differing(()), True))
+    for varying, raw in passes:
+        named = {row: row.label(varying, raw) for row in rows}
+        if len(set(named.values())) == len(named):
+            return named
+    seen: dict[str, int] = defaultdict(int)  # labels that still coincide: numbered, never merged
+    for row, label in named.items():
+        seen[label] += 1
+        named[row] = label if seen[label] == 1 else f"{label} (#{seen[label]})"
+    return named
+
+
+def rho_text(rho: float) -> str:
+    """ρ for a heading: one decimal where that is exact (0.0, 0.4), else as it is (0.25)."""
+    return f"{rho:.1f}" if round(rho, 1) == rho else f"{rho:g}"
+
+
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)

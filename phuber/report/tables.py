@@ -1,0 +1,113 @@
+"""The report as text: Markdown tables (ours beside the paper's and the earlier reproduction's
+numbers) and one CSV row per cell."""
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from phuber.files import atomic_write
+from phuber.report.aggregate import SOURCES
+from phuber.report.rows import Table, rho_text
+
+
+def title(table: Table) -> str:
+    dataset, model, noise = table
+    return f"{dataset} / {model}, {noise} noise"
+
+
+def _cell(c: dict | None) -> str:
+    if c is None:
+        return ""
+    spread = "" if c["std"] is None else f" ± {c['std']:.1f}"
+    best = f", best {c['best_mean']:.1f}" if "best_mean" in c else ""
+    return f"{c['mean']:.1f}{spread}{best} (n={c['n']})"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for table, rows in report["groups"].items():
+        rhos = sorted({rho for row in rows.values() for rho in row})
+        heads = " | ".join(f"ρ = {rho_text(rho)}" for rho in rhos)
+        lines += [f"### {title(table)}: test accuracy (%), mean ± std over seeds", ""]
+        if any("best_mean" in c for row in rows.values() for c in row.values()):
+            lines += [
+                "At the end of training; *best*: the mean over seeds of each run's best test "
+                "accuracy over the epochs it was scored (the early-stopping oracle).",
+                "",
+            ]
+        lines += [f"| loss | {heads} |", "|:--|" + "--:|" * len(rhos)]
+        has_refs = False
+        for label, row in rows.items():
+            lines.append(f"| {label} | " + " | ".join(_cell(row.get(rho)) for rho in rhos) + " |")
+            has_refs |= any(c["refs"] for c in row.values())
+        lines.append("")
+        if has_refs:
+            lines += ["Compared with the references (ours − theirs, in points):", ""]
+            lines += [f"| loss | source | {heads} |", "|:--|:--|" + "--:|" * len(rhos)]
+            for label, row in rows.items():
+                for source in SOURCES.values():
+                    cells = []
+                    for rho in rhos:
+                        c = row.get(rho)
+                        ref = c["refs"].get(source) if c else None
+                        cells.append(f"{ref[0]:.1f} ({c['mean'] - ref[0]:+.1f})" if ref else "")
+                    if any(cells):
+                        lines.append(f"| {label} | {source} | " + " | ".join(cells) + " |")
+            lines.append("")
+    if report["unfinished"]:
+        lines += ["### Runs not included", ""]
+        lines += [f"- `{path}`: {why}" for path, why in report["unfinished"]] + [""]
+    return "\n".join(lines)
+
+
+CSV_HEAD = [
+    "dataset",
+    "model",
+    "noise_type",
+    "label",
+    "loss",
+    "loss_params",
+    "grad_clip_max_norm",
+    "grad_clip_mode",
+    "corrupt_prob",
+    "n_runs",
+    "test_acc_mean",
+    "test_acc_std",
+    "best_test_acc_mean",
+    "best_test_acc_std",
+    *(f"{s}_{k}" for s in SOURCES.values() for k in ("mean", "diff")),
+    "settings",
+]
+
+
+def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """One row per cell, in ``CSV_HEAD``'s order."""
+    out = []
+    for table, rows in report["groups"].items():
+        for label, row in rows.items():
+            for rho, c in sorted(row.items()):
+                line = [*table, label, c["loss"], c["loss_params"]]
+                line += ["" if c["clip"] is None else c["clip"], c["clip_mode"], rho, c["n"]]
+                line += [round(c["mean"], 3), _round(c["std"])]
+                line += [_round(c.get("best_mean")), _round(c.get("best_std"))]
+                for source in SOURCES.values():
+                    ref = c["refs"].get(source)
+                    line += [ref[0], round(c["mean"] - ref[0], 3)] if ref else ["", ""]
+                out.append([*line, c["row"]])
+    return out
+
+
+def write_csv(report: dict[str, Any], path: Path) -> None:
+    def write(f: Any) -> None:
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(CSV_HEAD)
+        writer.writerows(csv_rows(report))
+        f.write(text.getvalue().encode())
+
+    atomic_write(path, write)
+
+
+def _round(x: float | None) -> Any:
+    return "" if x is None else round(x, 3)
