@@ -10,8 +10,8 @@ from phuber.cli import entry_point
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> None:
-    entry_point(_run, check_first=True)(cfg)
+def main(cfg: DictConfig) -> Any:
+    return entry_point(_run, check_first=True)(cfg)
 
 
 def _run(cfg: DictConfig, out_dir: Path) -> Any:

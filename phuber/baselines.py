@@ -265,9 +265,11 @@ class ForwardCorrectedCrossEntropy(Loss):
         return -torch.logsumexp(log_probs + log_t_y, dim=1)
 
 
-def attach_transition(loss_fn: torch.nn.Module, transition: np.ndarray | None) -> None:
+def attach_transition(loss_fn: torch.nn.Module, transition: np.ndarray | None) -> bool:
     """Give each forward-corrected loss in ``loss_fn`` built without a matrix (noise known only
-    with the data) the data's; ``transition`` is ``None`` when no training labels were loaded."""
+    with the data) the data's; ``transition`` is ``None`` when no training labels were loaded.
+    Whether any loss took it."""
+    attached = False
     for module in loss_fn.modules():
         if isinstance(module, ForwardCorrectedCrossEntropy) and module.log_transition is None:
             if transition is None:
@@ -276,3 +278,5 @@ def attach_transition(loss_fn: torch.nn.Module, transition: np.ndarray | None) -
                     "with dataset.train.use=true"
                 )
             module.use_transition(transition)
+            attached = True
+    return attached

@@ -21,11 +21,49 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+class Unreadable(ValueError):
+    """Why a ``torch.save`` file cannot be read safely: ``unsafe`` if it carries objects other
+    than tensors and plain data (possibly code), else empty, truncated or not such a file."""
+
+    def __init__(self, reason: str, unsafe: bool) -> None:
+        super().__init__(reason)
+        self.unsafe = unsafe
+
+
+def safe_load(
+    path: Path,
+    allowed: list[Any] | None = None,
+    map_location: str | torch.device = "cpu",
+    what: str = "file",
+) -> Any:
+    """``torch.load(path, weights_only=True)``, admitting the globals in ``allowed`` too: nothing
+    the file holds can run. Every failure is an ``Unreadable`` that says which kind it is."""
+    try:
+        if path.stat().st_size == 0:
+            raise Unreadable("is empty (0 bytes)", unsafe=False)
+        with torch.serialization.safe_globals(allowed or []):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Unreadable:
+        raise
+    except Exception as err:  # the unpickler raises many kinds on corrupt bytes
+        refused = _refused_global(err) if isinstance(err, pickle.UnpicklingError) else None
+        if refused is not None:
+            raise Unreadable(
+                f"holds objects other than tensors and plain data (possibly code), and is read "
+                f"with weights_only=True.\n  detail: {refused}",
+                unsafe=True,
+            ) from err
+        raise Unreadable(
+            f"is truncated or not a PyTorch {what} (reading it raised {type(err).__name__})",
+            unsafe=False,
+        ) from err
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without executing anything it carries.
 
-    Raises ``CheckpointError`` with a clear message for a missing, truncated, non-checkpoint or
-    unsafe (code-carrying) file.
+    Raises ``CheckpointError`` with a clear message for a missing, empty, truncated,
+    non-checkpoint or unsafe (code-carrying) file.
     """
     path = Path(path)
     try:
@@ -35,18 +73,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not found:
         raise CheckpointError(f"checkpoint={str(path)!r}: no such file")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # the unpickler raises many kinds on corrupt bytes
-        if isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err):
-            raise CheckpointError(
-                f"checkpoint={str(path)!r} was refused: it holds objects other than tensors and "
-                f"plain data (possibly code), and checkpoints are loaded with weights_only=True.\n"
-                f"  detail: {_unsupported_global(err)}"
-            ) from err
-        raise CheckpointError(
-            f"checkpoint={str(path)!r} is truncated or not a PyTorch checkpoint "
-            f"(reading it raised {type(err).__name__})"
-        ) from err
+        state = safe_load(path, map_location=map_location, what="checkpoint")
+    except Unreadable as err:
+        lead = "was refused: it " if err.unsafe else ""
+        raise CheckpointError(f"checkpoint={str(path)!r} {lead}{err}") from err
     if isinstance(state, dict) and "model" not in state and _is_state_dict(state):
         state = {"model": state}  # a bare state dict, as torch.save(model.state_dict())
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
@@ -77,10 +107,15 @@ def check_fields(state: dict[str, Any], path: str | Path, fields: dict[str, tupl
         )
 
 
-def _unsupported_global(err: Exception) -> str:
-    """torch's line naming the refused global, without its advice on how to allow it."""
-    line = next(x for x in str(err).splitlines() if "Unsupported global" in x)
-    return line.strip().split(" by default")[0][:200]
+def _refused_global(err: Exception) -> str | None:
+    """torch's line naming the global its weights-only unpickler refused (``Unsupported global:
+    GLOBAL os.system``, or ``unsupported GLOBAL posix.system whose module posix is blocked``
+    where other globals are allowed), without its advice on how to allow it; ``None`` if the
+    error is of another kind (damaged bytes)."""
+    for line in str(err).splitlines():
+        if "unsupported global" in line.lower():
+            return line.strip().split(" by default")[0][:200]
+    return None
 
 
 def _is_state_dict(obj: dict) -> bool:

@@ -21,7 +21,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from phuber.errors import ConfigError
-from phuber.loss import _number
+from phuber.loss import _number, in_float32
 
 CLIP_MODES = ("global", "per_example", "logit")
 
@@ -149,8 +149,9 @@ class LogitClip(nn.Module):
 
     def __init__(self, loss_fn: nn.Module, tau: float) -> None:
         super().__init__()
-        allowed = "a number > 0 (τ: logits are clipped to 1/τ)"
-        self.loss_fn, self.tau = loss_fn, _number("logit_clip", tau, lambda v: v > 0, allowed)
+        allowed = "a number > 0 whose 1/τ is a float32 too (τ: logits are clipped to norm 1/τ)"
+        ok = lambda v: v > 0 and in_float32(1 / v)  # noqa: E731
+        self.loss_fn, self.tau = loss_fn, _number("logit_clip", tau, ok, allowed)
 
     def clip(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.float()

@@ -7,6 +7,7 @@ Every problem becomes one line ``key=value: must be ...`` of a single ``ConfigEr
 
 import difflib
 import math
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from phuber.errors import ConfigError
 Rule = tuple[str, Callable[[Any], bool], str]
 
 MAX_SEED = 2**63 - 2  # torch seeds the augmentation generator with seed + 1 < 2**64
+MAX_CLASSES = 100_000  # more than any data set here; a typo beyond it would allocate a huge head
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
@@ -47,20 +49,47 @@ SEED_ALLOWED = f"an integer >= 0 (at most {MAX_SEED})"
 BOOL: tuple[Callable[[Any], bool], str] = (is_bool, "true or false")
 
 
-def check_rules(cfg: DictConfig, rules: Iterable[Rule]) -> list[str]:
+class Problem(str):
+    """One problem line (``key=value: must be ...``) that knows its config key, so that checks
+    depending on that key can be skipped rather than report it a second time."""
+
+    key: str
+
+    def __new__(cls, key: str, text: str) -> "Problem":
+        problem = super().__new__(cls, text)
+        problem.key = key
+        return problem
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return self.key, str(self)
+
+
+def problem(key: str, value: Any, allowed: str) -> Problem:
+    return Problem(key, f"{key}={value!r}: must be {allowed}")
+
+
+def check_rules(cfg: DictConfig, rules: Iterable[Rule]) -> list[Problem]:
     """The problem lines of the rules whose key is present in ``cfg`` and whose value fails."""
     problems = []
     for key, check, allowed in rules:
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not check(value):
-            problems.append(f"{key}={value!r}: must be {allowed}")
+            problems.append(problem(key, value, allowed))
     return problems
 
 
 def raise_problems(problems: list[str]) -> None:
-    """One ``ConfigError`` listing every problem, if there is any."""
+    """One ``ConfigError`` listing every problem, if there is any (``.problems``: the lines)."""
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems), list(problems))
+
+
+def depends(keys: Iterable[str], broken: Iterable[str]) -> bool:
+    """Whether anything at ``keys`` (dotted) is, or lies under or above, a broken key."""
+    broken = list(broken)
+    return any(
+        b == k or b.startswith(f"{k}.") or k.startswith(f"{b}.") for k in keys for b in broken
+    )
 
 
 _RULES: list[Rule] = [
@@ -111,22 +140,36 @@ TARGETS = {
 }
 
 
-def validate(cfg: DictConfig, task: str = "train") -> None:
-    """Raise one ``ConfigError`` listing every bad value: key, value and what is allowed.
+def validate(cfg: DictConfig, task: str = "train", also: Iterable[Problem] = ()) -> None:
+    """Raise one ``ConfigError`` listing every problem (``also``'s first): the config's own
+    (types, ranges, the device) and, for training, those that building its objects finds
+    (``phuber.build``; what depends on a broken value is not built). Building runs here only
+    where the config already has problems: otherwise the trainer's own build judges it once.
 
     ``task`` is ``train`` or ``eval`` (which needs a checkpoint and no training split).
     """
+    problems = [*also, *config_problems(cfg, task)]
+    if problems and task == "train":
+        from phuber.build import build_problems  # torch
+
+        broken = {p.key for p in problems if isinstance(p, Problem) and p.key}
+        problems += build_problems(cfg, broken)
+    raise_problems(problems)
+
+
+def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
+    """Every bad value that needs no built object: key, value and what is allowed."""
     from phuber.dataset import DATASETS
 
     problems = check_rules(cfg, _RULES)
 
     def bad(key: str, value: Any, allowed: str) -> None:
-        problems.append(f"{key}={value!r}: must be {allowed}")
+        problems.append(problem(key, value, allowed))
 
     name = OmegaConf.select(cfg, "dataset.name")
     model = OmegaConf.select(cfg, "model._target_", default="")
     info = DATASETS.get(name)
-    if info is None and name is not None:
+    if info is None and isinstance(name, str):
         bad("dataset.name", name, f"one of {sorted(DATASETS)}")
     if task == "train" and "hparams" not in cfg:
         model_name = str(model).rsplit(".", 1)[-1].lower()
@@ -143,11 +186,17 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
             continue
         if not (isinstance(node, DictConfig) and "_target_" in node):
             bad(key, node, f"a config node with a _target_; choose one with {group}=NAME")
+        elif (missing := _unimportable(node._target_)) is not None:
+            bad(
+                f"{key}._target_",
+                node._target_,
+                f"a class or function phuber can import ({missing})",
+            )
     if task == "train" and OmegaConf.select(cfg, "dataset.train.use") is False:
         bad("dataset.train.use", False, "true to train (false is for eval.py)")
-    classes = OmegaConf.select(cfg, "dataset.num_classes")
-    if classes is not None and not (is_int(classes) and classes >= 2):
-        bad("dataset.num_classes", classes, "an integer >= 2")
+    classes = OmegaConf.select(cfg, "dataset.num_classes", default="<absent>")
+    if classes != "<absent>" and not (is_int(classes) and 2 <= classes <= MAX_CLASSES):
+        bad("dataset.num_classes", classes, f"an integer in [2, {MAX_CLASSES}]")
     elif OmegaConf.select(cfg, "model.num_classes", default=classes) != classes:
         value = OmegaConf.select(cfg, "model.num_classes")
         bad("model.num_classes", value, f"{classes}, the dataset.num_classes of {name}")
@@ -167,34 +216,61 @@ def validate(cfg: DictConfig, task: str = "train") -> None:
         )
     elif checkpoint is not None and not _is_file(checkpoint):
         bad("checkpoint", checkpoint, "an existing file")
-    raise_problems(problems)  # before the device check, which imports torch
-    raise_problems(_device_problems(cfg))
+    if task == "eval" and not any(
+        OmegaConf.select(cfg, f"dataset.{split}.use") is True for split in ("train", "val", "test")
+    ):
+        bad("dataset.test.use", OmegaConf.select(cfg, "dataset.test.use"), _NOTHING_TO_EVALUATE)
+    return problems + _device_problems(cfg)
 
 
-def _device_problems(cfg: DictConfig) -> list[str]:
+_NOTHING_TO_EVALUATE = (
+    "true, or dataset.train.use / dataset.val.use true: with every split off there is nothing "
+    "to evaluate"
+)
+
+
+def _device_problems(cfg: DictConfig) -> list[Problem]:
     """The device must exist on this machine (or CUDA fall back to the CPU when allowed)."""
     import torch
 
     name = OmegaConf.select(cfg, "device", default="cpu")
     try:
+        if not isinstance(name, str):
+            raise TypeError(name)
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        return [f"device={name!r}: must be a torch device such as cpu, cuda or cuda:0"]
+        return [problem("device", name, "a torch device such as cpu, cuda or cuda:0")]
     here = "cpu" + (f", cuda:0…cuda:{torch.cuda.device_count() - 1}" if _cuda() else "")
     if device.type == "cuda":
         auto_cpu = OmegaConf.select(cfg, "auto_cpu_if_no_gpu", default=True)
         if not _cuda() and auto_cpu is not True:
-            return [
-                f"device={name!r}: must be a device of this machine ({here}); CUDA is not "
-                f"available: use device=cpu, or auto_cpu_if_no_gpu=true"
-            ]
+            allowed = (
+                f"a device of this machine ({here}); CUDA is not available: use device=cpu, or "
+                f"auto_cpu_if_no_gpu=true"
+            )
+            return [problem("device", name, allowed)]
         if _cuda() and (device.index or 0) >= torch.cuda.device_count():
-            return [f"device={name!r}: must be a device of this machine ({here})"]
+            return [problem("device", name, f"a device of this machine ({here})")]
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        return [f"device={name!r}: must be a device of this machine ({here}); MPS is not here"]
+        return [problem("device", name, f"a device of this machine ({here}); MPS is not here")]
     elif device.type not in ("cpu", "cuda", "mps"):
-        return [f"device={name!r}: must be cpu, cuda[:N] or mps (this machine has {here})"]
+        return [problem("device", name, f"cpu, cuda[:N] or mps (this machine has {here})")]
     return []
+
+
+def _unimportable(target: Any) -> str | None:
+    """Why ``target`` cannot be imported, or ``None`` if it can."""
+    from hydra.utils import get_object
+
+    if not isinstance(target, str):
+        return f"a dotted name, not a {type(target).__name__}"
+    try:
+        found = get_object(target)
+    except Exception as err:  # ImportError, AttributeError, ValueError of a malformed name
+        return " ".join(str(err).split())[:160]
+    if isinstance(found, types.ModuleType) or not callable(found):
+        return f"{target} is a {type(found).__name__}"
+    return None
 
 
 def _cuda() -> bool:
@@ -210,11 +286,11 @@ def _is_file(path: Any) -> bool:
         return False
 
 
-def check_added_keys(
+def added_key_problems(
     cfg: DictConfig, overrides: Iterable[str], groups: Iterable[str], config_name: str
-) -> None:
-    """Refuse keys added with ``+key=value`` or ``++key=value`` that nothing reads (a typo such
-    as ``+hparams.epoch=1`` would otherwise be ignored), naming the closest known key.
+) -> list[Problem]:
+    """The keys added with ``+key=value`` or ``++key=value`` that nothing reads (a typo such as
+    ``+hparams.epoch=1`` would otherwise be ignored), each naming the closest known key.
 
     The known keys are those of the config composed without these additions. Appending a config
     group (``+experiment=...``) is fine, and so is an argument added to a node that builds a class
@@ -233,7 +309,7 @@ def check_added_keys(
             continue
         added[key] = (value, override)
     if not added:
-        return
+        return []
     removed = {override for _, override in added.values()}
     pristine = _compose(config_name, [o for o in overrides if o not in removed])
     known = sorted(set(_flat_keys(OmegaConf.to_container(pristine, resolve=False))))
@@ -247,10 +323,13 @@ def check_added_keys(
         close = close or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else "see python train.py --help"
         problems.append(
-            f"{key}={value}: unknown key, nothing reads it; {hint} (+key adds a new key; to set "
-            f"an existing one, drop the +)"
+            Problem(
+                "",  # a key nothing reads: no check depends on it
+                f"{key}={value}: unknown key, nothing reads it; {hint} (+key adds a new key; to "
+                f"set an existing one, drop the +)",
+            )
         )
-    raise_problems(problems)
+    return problems
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

@@ -16,7 +16,11 @@ class PhuberError(Exception):
 
 
 class ConfigError(PhuberError):
-    """A config value out of range or of the wrong kind."""
+    """A config value out of range or of the wrong kind; ``problems``: one line each."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 class DataError(PhuberError):
@@ -39,11 +43,14 @@ class NonFiniteLoss(PhuberError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     @classmethod
-    def at(cls, epoch: int, step: int, checkpoint: Path) -> "NonFiniteLoss":
+    def at(cls, epoch: int, step: int, checkpoint: Path, suspects: list[str]) -> "NonFiniteLoss":
+        """At ``epoch`` and global ``step``; ``suspects``: the settings most likely responsible,
+        as ``key=value``."""
         return cls(
             f"the training loss became non-finite at epoch {epoch}, global step {step}; stopped "
-            f"without saving (the last good checkpoint, if any, is {checkpoint}). Try a lower "
-            f"hparams.optimizer.lr or mixed_precision=false."
+            f"without saving (the last good checkpoint, if any, is {checkpoint}).\n  the "
+            f"settings most likely responsible: {', '.join(suspects)}\n  try a lower "
+            f"hparams.optimizer.lr, other loss parameters, or mixed_precision=false"
         )
 
 
@@ -55,11 +62,12 @@ class Preempted(PhuberError):
     before ours (submitit's requeue, say).
     """
 
-    def __init__(self, message: str, signals: Any) -> None:
+    def __init__(self, message: str, signals: Any, checkpoint: Path | None = None) -> None:
         super().__init__(message)
         self.signum: int = signals.received
         self.exit_code = 128 + self.signum
         self.previous_handler = signals.previous_handler
+        self.checkpoint = checkpoint
 
     @classmethod
     def saved(cls, signals: Any, epoch: int, step: int, checkpoint: Path | None) -> "Preempted":
@@ -68,11 +76,19 @@ class Preempted(PhuberError):
         where = f"stopped by {signal.Signals(signals.received).name} at epoch {epoch}, step {step}"
         if checkpoint is None:
             return cls(f"{where}; save=false: nothing saved", signals)
-        return cls(
-            f"{where}; saved {checkpoint}.\n  resume with the same command plus: "
-            f"checkpoint={checkpoint}",
-            signals,
-        )
+        return cls(f"{where}; saved {checkpoint}", signals, checkpoint)
+
+    def advice(self, sweep_rerun: str | None) -> str:
+        """How to resume: one run with ``checkpoint=``; a sweep (``sweep_rerun``: the command
+        that continues it) by running it again, which resumes this job and skips the done."""
+        if self.checkpoint is None:
+            return ""
+        if sweep_rerun is not None:
+            return (
+                f"\n  resume the sweep with {sweep_rerun}: completed jobs are skipped, this one "
+                f"resumes from {self.checkpoint.name}"
+            )
+        return f"\n  resume with the same command plus: checkpoint={self.checkpoint}"
 
     def hand_on(self) -> None:
         handler = self.previous_handler

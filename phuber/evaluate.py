@@ -13,7 +13,7 @@ from phuber.build import build, build_loss, noise_matrix
 from phuber.checkpoint import check_fields, load_checkpoint, load_model_state
 from phuber.config import raise_problems, validate
 from phuber.dataset import DATASETS, Split, load_data
-from phuber.errors import CheckpointError
+from phuber.errors import CheckpointError, ConfigError
 from phuber.files import save_json
 from phuber.metrics import EVAL_SUM_NAMES, Sums
 from phuber.rundir import RunDir
@@ -162,12 +162,16 @@ def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> d
     }
     if state.get("config") is not None:
         log.info(f"Evaluating a model trained on {cfg.dataset.name} ({cfg.model._target_})")
-    for name in ("train", "val", "test"):
-        split = getattr(data, name)
-        if split is None:
-            continue
-        scores = evaluate(
-            model, split.to(device), transform, loss_fn, cfg.eval_batch_size, precision
+    splits = {name: getattr(data, name) for name in ("train", "val", "test")}
+    if all(split is None for split in splits.values()):
+        raise ConfigError(
+            f"dataset.val.use=true: there is no validation split to evaluate "
+            f"(dataset.val.split={cfg.dataset.val.split}) and no other split is on; set "
+            f"dataset.val.split, or dataset.test.use=true"
         )
-        results[name] = scores
+    for name, split in splits.items():
+        if split is not None:
+            results[name] = evaluate(
+                model, split.to(device), transform, loss_fn, cfg.eval_batch_size, precision
+            )
     return results

@@ -5,11 +5,10 @@ import errno
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from phuber.errors import StorageError
 
@@ -37,9 +36,32 @@ def atomic_write(path: str | Path, write: Any) -> None:
     except BaseException as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) or isinstance(err.__cause__, OSError):
-            raise _storage_error(path, err if isinstance(err, OSError) else err.__cause__) from err
+        cause = _storage_cause(err, path)
+        if cause is not None:
+            raise _storage_error(path, cause) from err
         raise
+
+
+def _storage_cause(err: BaseException, path: Path) -> OSError | None:
+    """The storage fault behind ``err``, if it is one: an ``OSError`` (raised, or the cause of
+    what was raised), or the ``RuntimeError`` torch's zip writer raises when a write falls short
+    (``[enforce fail at inline_container.cc] unexpected pos``), which says nothing of why: the
+    file system's free space tells whether it was full."""
+    for candidate in (err, err.__cause__, err.__context__):
+        if isinstance(candidate, OSError):
+            return candidate
+    if isinstance(err, RuntimeError) and "inline_container" in str(err):
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            free = None
+        if free is not None and free < _FULL_BELOW:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return OSError(errno.EIO, f"the file was not written whole ({str(err).strip()[:120]})")
+    return None
+
+
+_FULL_BELOW = 1 << 20  # free bytes below which a short write is taken for a full disk
 
 
 def _umask() -> int:
@@ -65,7 +87,7 @@ def strict(obj: Any, path: str = "") -> tuple[Any, dict[str, str]]:
     """A copy of ``obj`` that strict JSON can hold, and the non-finite numbers it replaced by
     ``None`` (``{"history.3.val_loss": "inf"}``). NumPy scalars and arrays become Python values,
     tuples lists; anything else JSON cannot hold is a ``TypeError`` (a bug, not a user error)."""
-    if isinstance(obj, np.ndarray | np.generic):
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):  # without importing NumPy
         obj = obj.tolist()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None, {path or "(value)": repr(obj)}

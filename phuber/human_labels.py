@@ -8,9 +8,7 @@ that needs anything else is refused before anything in it runs.
 """
 
 import hashlib
-import pickle
 import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +113,7 @@ def _labels(value: object, path: Path, name: str, n: int, num_classes: int) -> n
 def _load(path: Path) -> object:
     """``torch.load(weights_only=True)``, admitting NumPy's array reconstruction only (under
     NumPy 1's and 2's module names)."""
-    import torch
+    from phuber.checkpoint import Unreadable, safe_load
 
     reconstruct = np._core.multiarray._reconstruct
     allowed = [
@@ -127,13 +125,15 @@ def _load(path: Path) -> object:
         np.dtypes.Int32DType,
     ]
     try:
-        with torch.serialization.safe_globals(allowed):
-            return torch.load(path, weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        reason = " ".join(str(err).split())
-        hint = reason[reason.find("WeightsUnpickler error:") :][:300] or reason[:300]
+        return safe_load(path, allowed)
+    except Unreadable as err:
+        if err.unsafe:
+            raise DataError(
+                f"{path} was refused: it {err}; a label file is read without running code. "
+                f"Delete it and download it again"
+            ) from None
         raise DataError(
-            f"{path}: not a CIFAR-N label file that can be read without running code ({hint})"
+            f"{path} {err}: delete it and download it again (dataset.download=true)"
         ) from None
 
 

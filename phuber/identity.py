@@ -146,6 +146,15 @@ class RunIdentity:
             self.seeds, other.seeds, where, [*ignore, *unseeded]
         )
 
+    def suspects(self) -> list[str]:
+        """The settings most likely behind a non-finite loss, as ``key=value``: the loss's own
+        parameters, the learning rate and weight decay, LogitClip, gradient clipping and mixed
+        precision (those set)."""
+        keys = [f"loss.{k}" for k in self.loss_params if k != "transition"]
+        keys += ["hparams.optimizer.lr", "hparams.optimizer.weight_decay", "hparams.logit_clip"]
+        keys += ["hparams.grad_clip_max_norm", "mixed_precision"]
+        return [f"{k}={self.get(k)!r}" for k in keys if self.get(k) not in (None, False)]
+
     @property
     def name(self) -> str:
         """A readable run name for TensorBoard: ``phuber_ce_tau10_rho0.4_seed1``; clipping, a

@@ -19,12 +19,26 @@ from phuber.errors import InvalidValue
 Reduction = Literal["mean", "sum", "none"]
 
 
+# float32's range: a loss parameter multiplies float32 tensors, so it must be one (not inf, and
+# not flushed towards 0).
+F32_MAX = 3.4028234663852886e38
+F32_TINY = 1.1754943508222875e-38  # the smallest normal float32
+
+
+def in_float32(value: float) -> bool:
+    """Whether ``value`` is 0 or a normal float32 number (its magnitude in [F32_TINY, F32_MAX])."""
+    return value == 0 or F32_TINY <= abs(value) <= F32_MAX
+
+
 def _number(name: str, value: object, ok: Callable[[float], bool], allowed: str) -> float:
-    """``value`` as a float if it is a finite real number that passes ``ok``."""
+    """``value`` as a float if it is a finite real number, within float32's range, that passes
+    ``ok``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidValue(name, value, allowed)
     if not ok(value):
         raise InvalidValue(name, value, allowed)
+    if not in_float32(value):
+        raise InvalidValue(name, value, f"{allowed}, within float32's range (1.2e-38 to 3.4e38)")
     return float(value)
 
 

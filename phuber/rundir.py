@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
 METRICS = "metrics.json"
 CHECKPOINT = "most_recent.pt"
+# What a training run writes beside metrics.json, which says which run wrote them.
+OUTPUTS = (CHECKPOINT, "final_model.pt")
+
+
+class Earlier(dict):
+    """A result the run directory held already, returned instead of being made again (a sweep
+    counts its job as skipped)."""
 
 
 class RunDir:
@@ -72,6 +79,19 @@ class RunDir:
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
 
+    def refuse_unexplained(self, outputs: tuple[str, ...] = OUTPUTS) -> None:
+        """A ``RunDirError`` if the folder holds files a run writes (``outputs``) but no readable
+        ``metrics.json`` saying which run wrote them: such files are never overwritten."""
+        if self.previous() is not None:
+            return
+        found = [name for name in outputs if (self.path / name).exists()]
+        if found:
+            raise RunDirError(
+                f"{self.path} holds {', '.join(found)} but no readable {METRICS} saying which run "
+                f"wrote them; they are left as they are. Choose another hydra.run.dir (to resume "
+                f"from a checkpoint there, pass checkpoint=PATH with a new run dir)"
+            )
+
     def previous(self) -> dict[str, Any] | None:
         """The ``metrics.json`` a run left here, or ``None`` (absent or unreadable)."""
         return _read_dict(self.path / METRICS)
@@ -88,7 +108,7 @@ class RunDir:
             theirs = RunIdentity.from_dict(metrics["identity"])
         except (KeyError, ValueError):
             log.warning(f"{where}: a completed run whose settings cannot be compared; kept as is")
-            return dict(metrics.get("final") or {})
+            return Earlier(metrics.get("final") or {})
         changes = identity.changes(theirs, where="the completed run")
         if changes:
             raise RunDirError(
@@ -96,7 +116,7 @@ class RunDir:
                 + "\n  ".join(changes)
                 + "\n  choose another hydra.run.dir (or hydra.sweep.dir) for this run"
             )
-        return dict(metrics.get("final") or {})
+        return Earlier(metrics.get("final") or {})
 
     def finished(self, name: str, key: str, request: dict[str, Any]) -> dict[str, Any] | None:
         """The result ``name`` (a JSON file whose ``key`` holds what it was made from) made here
@@ -120,17 +140,18 @@ class RunDir:
                 + "\n  choose another hydra.run.dir for this one"
             )
         log.warning(f"Skipped: {path} holds this result already; to redo it, use another run dir")
-        return earlier
+        return Earlier(earlier)
 
     def unfinished_checkpoint(self) -> Path | None:
         """``most_recent.pt`` of a run that stopped before completing (a requeued Slurm job, or
         the same command re-run into the same run dir continues from it)."""
         path = self.path / CHECKPOINT
         metrics = self.previous()
-        if not path.is_file() or (metrics is not None and metrics.get("status") == "completed"):
-            return None
-        status = metrics.get("status") if metrics else "no readable metrics.json"
-        log.warning(f"{self.path} holds an unfinished run ({status}): resuming from {path}")
+        if not path.is_file() or metrics is None or metrics.get("status") == "completed":
+            return None  # without a metrics.json, refuse_unexplained has refused it already
+        log.warning(
+            f"{self.path} holds an unfinished run ({metrics.get('status')}): resuming from {path}"
+        )
         return path
 
 

@@ -88,6 +88,7 @@ class Precision:
     """
 
     def __init__(self, enabled: bool, device: torch.device) -> None:
+        self.device = device
         self.device_type = device.type
         self.dtype: torch.dtype | None = None
         if enabled:

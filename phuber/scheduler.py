@@ -4,6 +4,7 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from phuber.errors import InvalidValue
+from phuber.loss import _number
 
 
 class ExponentialDecayLR(LRScheduler):
@@ -25,6 +26,11 @@ class ExponentialDecayLR(LRScheduler):
     ) -> None:
         if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps <= 0:
             raise InvalidValue("decay_steps", decay_steps, "an integer > 0")
+        _number(
+            "decay_rate", decay_rate, lambda v: v > 0, "a number > 0 (the factor per decay_steps)"
+        )
+        if not isinstance(staircase, bool):
+            raise InvalidValue("staircase", staircase, "true or false")
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase

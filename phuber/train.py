@@ -18,9 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from phuber.baselines import attach_transition
-from phuber.build import build_parts
+from phuber.build import build_parts, loss_settings, probe_loss
 from phuber.checkpoint import save_checkpoint
-from phuber.clipping import GradientStep
 from phuber.config import validate
 from phuber.dataset import Split, load_data
 from phuber.errors import NonFiniteLoss, PhuberError, Preempted
@@ -31,13 +30,7 @@ from phuber.noise import realized_transition
 from phuber.recorder import Recorder
 from phuber.resume import Progress, RunState, resume_state
 from phuber.rundir import RunDir
-from phuber.runtime import (
-    Precision,
-    StopSignals,
-    resolve_seeds,
-    seed_everything,
-    select_device,
-)
+from phuber.runtime import StopSignals, resolve_seeds, seed_everything
 from phuber.transform import BatchTransform
 
 log = logging.getLogger(__name__)
@@ -61,32 +54,21 @@ class Trainer:
         self.cfg = cfg
         self.out_dir = out_dir
         self.identity = identity
-        self.device = select_device(cfg.device, cfg.auto_cpu_if_no_gpu)
         self.seed = self.identity.seeds["seed"]
         seed_everything(self.seed)
         parts = build_parts(cfg)
         info = parts.info
-        self.model: nn.Module = parts.model.to(self.device)
-        self.precision = Precision(cfg.mixed_precision, self.device)
-        # channels_last on the CPU too: LeNet's step is 13% faster with it (benchmarks/RESULTS.md)
-        self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if cfg.compile else self.model
+        self.device, self.precision = parts.device, parts.precision
+        self.model: nn.Module = parts.model
+        self.forward = parts.forward
         self.loss_fn: nn.Module = parts.loss_fn  # on the device once the data is loaded
-        self.optimizer = parts.optimizer
-        self.scheduler = parts.scheduler
+        self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
+        self.gradient_step = parts.gradient_step
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
-        self.gradient_step = GradientStep(
-            self.clip_mode,
-            cfg.hparams.grad_clip_max_norm,
-            self.model,
-            self.forward,
-            self.loss_fn,
-            self.optimizer,
-            self.precision,
-        )
         self.data = load_data(cfg.dataset)
-        attach_transition(self.loss_fn, self.data.transition)
+        if attach_transition(self.loss_fn, self.data.transition):
+            probe_loss(self.loss_fn, cfg.dataset.num_classes, loss_settings(cfg.loss, None))
         self.loss_fn.to(self.device)
         self.train_set = self.data.train.to(self.device)
         self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
@@ -261,7 +243,8 @@ class Trainer:
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         if (step := int(first_bad)) >= 0:
-            raise NonFiniteLoss.at(self.progress.epoch, step, self.out_dir / "most_recent.pt")
+            checkpoint = self.out_dir / "most_recent.pt"
+            raise NonFiniteLoss.at(self.progress.epoch, step, checkpoint, self.identity.suspects())
 
     def _stopped(self, signals: StopSignals) -> Preempted:
         p, path = self.progress, self.out_dir / "most_recent.pt"
@@ -302,6 +285,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     validate(cfg)
     requested = run_identity(cfg)  # null seeds: any matches
     with RunDir(out_dir) as run_dir:
+        run_dir.refuse_unexplained()
         done = run_dir.completed(requested)
         if done is not None:
             acc = done.get("test_acc")

@@ -10,10 +10,19 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hypothesis import HealthCheck, settings
 from omegaconf import DictConfig, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+
+# Property tests: a bounded number of examples in the suite (it must stay within its time), many
+# more with HYPOTHESIS_PROFILE=thorough. Examples reuse function-scoped fixtures on purpose (a
+# tmp_path each example writes its own subfolder of).
+_SHARED = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+settings.register_profile("suite", max_examples=25, derandomize=True, **_SHARED)
+settings.register_profile("thorough", max_examples=400, **_SHARED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,10 @@ import torch
 import torchvision.transforms as T
 from conftest import ROOT, run_cli
 
+from phuber import train
 from phuber.checkpoint import load_checkpoint
 from phuber.dataset import load_arrays
+from phuber.errors import ConfigError
 from phuber.network import LeNet
 from phuber.scheduler import ExponentialDecayLR
 
@@ -178,6 +180,23 @@ BAD_INPUTS = [
         "hparams.grad_clip_mode='every'",
         "'per_example', 'logit'",
     ),
+    # Parameters at their extremes, combinations that make a loss constant, values a builder
+    # would have overridden (issue "Trust, second round", point 6), and two rounds made one (7):
+    ("hparams.logit_clip=1e-40", "hparams.logit_clip=1e-40", "whose 1/τ is a float32"),
+    ("loss.tau=1e40", "loss.tau=1e+40", "within float32's range"),
+    ("loss=sce loss.alpha=0 loss.beta=0", "loss.alpha=0, loss.beta=0", "is constant"),
+    ("loss=nce_mae loss.alpha=0 loss.beta=0", "loss.alpha=0, loss.beta=0", "is constant"),
+    ("loss=sce loss.alpha=1e38", "loss.alpha=1e+38", "not finite in float32"),
+    ("loss=forward dataset.train.corrupt_prob=0.9", "is constant", "its transition matrix"),
+    ("loss=forward +loss.transition=[[1,0],[0,1]]", "loss.transition", "a 10×10 row-stochastic"),
+    ("hparams.scheduler.decay_rate=0", "hparams.scheduler.decay_rate=0", "a number > 0"),
+    ("dataset.num_classes=null", "dataset.num_classes=None", "an integer in [2, 100000]"),
+    ("model._target_=abc", "model._target_='abc'", "a class or function phuber can import"),
+    (
+        "dataset.train.corrupt_prob=nan eval_batch_size=0",
+        "eval_batch_size=0: must be an integer >= 1\n  dataset.train.corrupt_prob=nan",
+        "must be in [0, 1]",
+    ),
     # Keys nobody reads (point 6): Hydra suggests the +, which must not turn a typo into a no-op.
     ("+hparams.epoch=1", "hparams.epoch=1: unknown key", "did you mean hparams.epochs?"),
     ("+los=ce", "los=ce: unknown key", "did you mean loss?"),
@@ -203,15 +222,21 @@ def test_bad_input_gives_short_message_without_traceback(cli, tmp_path, override
 
 
 def test_bad_input_through_a_new_process(tmp_path, monkeypatch):
-    """The same path end to end in a fresh interpreter: the exit status a shell sees; an error
-    in the config alone, and --help, answer without importing torch."""
-    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # each import on stderr
-    result = run_cli("train.py", "hparams.epochs=-1", cwd=tmp_path)
+    """The same path end to end in a fresh interpreter: the exit status a shell sees, and one
+    message naming the config-level and the build-level problems together; --help answers
+    without importing torch."""
+    bad = ["hparams.epochs=-1", "dataset.train.corrupt_prob=nan", "loss.tau=1", "+hparams.epoch=1"]
+    result = run_cli("train.py", *bad, cwd=tmp_path)
     output = result.stdout + result.stderr
-    assert result.returncode == 2 and "hparams.epochs=-1: must be" in output, output
-    assert "Traceback" not in output
-    imported = {line.rsplit("|", 1)[-1].strip() for line in output.splitlines() if "|" in line}
-    assert "hydra" in imported and "torch" not in imported and "phuber.config" in imported
+    assert result.returncode == 2 and "Traceback" not in output, output
+    for line in (
+        "hparams.epochs=-1: must be",
+        "dataset.train.corrupt_prob=nan: must be in [0, 1]",
+        "loss.tau=1: must be > 1",
+        "hparams.epoch=1: unknown key",
+    ):
+        assert output.count(line) == 1, output
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # each import on stderr
     result = run_cli("train.py", "--help", cwd=tmp_path)
     assert result.returncode == 0 and "| torch\n" not in result.stderr
 
@@ -344,3 +369,108 @@ def test_report_and_synthetic_inputs_are_checked(cli):
         code, output = cli(script, *args)
         assert code == 2 and line in output and "Traceback" not in output, output
         assert not list(Path().rglob("results.json"))
+
+
+# -- every bad value, for every key: a clean rejection naming the key, or a valid run ----------
+
+import itertools  # noqa: E402
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from phuber.identity import SEED_KEYS, flatten  # noqa: E402
+
+BAD_VALUES = ["nan", "inf", "-inf", "0", "-1", "-1e300", "1e300", "1e-300", str(10**31)]
+BAD_VALUES += ["abc", "''", "true", "null", "[1,2]", "{a:1}"]
+LOSSES = sorted(p.stem for p in (ROOT / "conf" / "loss").glob("*.yaml"))
+
+
+def train_keys(loss: str) -> dict[str, object]:
+    """Every leaf key of the training config with ``loss=<loss>`` (the loss's parameters too),
+    with its default value."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        cfg = compose("train", [f"loss={loss}"])
+    return flatten(OmegaConf.to_container(cfg, resolve=True))
+
+
+KEYS = {loss: train_keys(loss) for loss in LOSSES}
+_runs = itertools.count()
+
+
+def must_refuse(key: str, default: object, value: str) -> bool:
+    """Values no key takes, judged from the key's default alone: NaN and infinities anywhere;
+    lists and mappings; for a key whose default is a bool, anything but true; for a number,
+    anything not a number (null is a seed's "draw one"); for a string, anything not a string."""
+    if value in ("nan", "inf", "-inf", "[1,2]", "{a:1}"):
+        return True
+    if value == "null" and key in SEED_KEYS:
+        return False
+    number = value not in ("abc", "''", "true", "null")
+    if isinstance(default, bool):
+        return value != "true"
+    if isinstance(default, int | float):
+        return not number
+    if isinstance(default, str):
+        return value not in ("abc", "''")
+    return False  # a null default: the key's kind is not known here
+
+
+@settings(max_examples=max(10, settings().max_examples))
+@given(data=st.data())
+def test_any_bad_value_of_any_key_is_rejected_cleanly_or_runs(cli, monkeypatch, data):
+    """Through the real entry point: for a key of the training config and a value drawn from
+    NaN, ±inf, 0, negatives, huge and tiny numbers, wrong types and lists, either the run is
+    valid (it builds and reads its data; training itself is skipped here) or it exits 1 or 2
+    with a short message naming the key, never a traceback."""
+    from phuber import train
+
+    monkeypatch.setattr(train.Trainer, "fit", lambda self: {})
+    loss = data.draw(st.sampled_from(LOSSES), label="loss")
+    key = data.draw(st.sampled_from(sorted(KEYS[loss])), label="key")
+    value = data.draw(st.sampled_from(BAD_VALUES), label="value")
+    run_dir = f"hydra.run.dir=runs/{next(_runs)}"
+    device = [] if key == "device" else ["device=cpu"]
+    code, output = cli("train.py", f"loss={loss}", f"{key}={value}", *device, run_dir)
+    assert "Traceback" not in output, output
+    assert len(output.splitlines()) <= 40, output
+    if code != 0 or must_refuse(key, KEYS[loss][key], value):
+        assert code in (1, 2) and key in output, output
+
+
+def test_a_given_transition_is_used_not_replaced(tiny_cfg, tmp_path):
+    """+loss.transition=T given to loss=forward: checked, used by the loss (not the noise
+    model's), and recorded in the run's identity."""
+    import numpy as np
+
+    from phuber.build import build_parts
+
+    t = (np.full((10, 10), 0.02) + np.eye(10) * 0.8).round(2).tolist()
+    cfg = tiny_cfg("loss=forward", "dataset.train.corrupt_prob=0.4", f"+loss.transition={t}")
+    loss = build_parts(cfg).loss_fn
+    assert np.allclose(loss.log_transition.exp().numpy(), t)
+    train.run(cfg, tmp_path)
+    identity = json.loads((tmp_path / "metrics.json").read_text())["identity"]
+    assert np.allclose(identity["settings"]["loss.transition"], t)
+    bad = tiny_cfg("loss=forward", "+loss.transition=" + str([[0.5] * 10] * 10))
+    with pytest.raises(ConfigError, match="row-stochastic"):
+        build_parts(bad)
+
+
+def test_eval_with_nothing_to_evaluate_is_refused(cli, tmp_path):
+    from phuber.network import LeNet
+
+    torch.save({"model": LeNet().state_dict()}, tmp_path / "m.pt")
+    off = ["dataset.train.use=false", "dataset.val.use=false", "dataset.test.use=false"]
+    code, output = cli("eval.py", f"checkpoint={tmp_path / 'm.pt'}", *off)
+    assert code == 2 and "with every split off there is nothing to evaluate" in output, output
+    code, output = cli(
+        "eval.py",
+        f"checkpoint={tmp_path / 'm.pt'}",
+        "dataset.val.use=true",
+        "dataset.test.use=false",
+        "device=cpu",
+    )
+    assert code == 2 and "there is no validation split to evaluate" in output, output
+    assert not list(tmp_path.rglob("eval.json"))

@@ -99,7 +99,22 @@ def test_not_a_dict_and_not_a_pickle(cifar10n):
     with pytest.raises(DataError, match="holds a list"):
         load_data(cifar_n_cfg(root))
     (root / "CIFAR-10_human.pt").write_bytes(b"not a torch file")
-    with pytest.raises(DataError, match="without running code"):
+    with pytest.raises(DataError, match="is truncated or not a PyTorch file"):
+        load_data(cifar_n_cfg(root))
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_an_empty_or_truncated_file_is_named_so(cifar10n, legacy):
+    """Not mistaken for a file refused for carrying code; the old (non-zip) format too."""
+    root, arrays, _ = cifar10n
+    path = root / "CIFAR-10_human.pt"
+    labels = write_cifar_n(root, arrays[True][1])
+    torch.save(labels, path, _use_new_zipfile_serialization=not legacy)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"CIFAR-10_human\.pt is truncated or not a PyTorch file"):
+        load_data(cifar_n_cfg(root))
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=r"CIFAR-10_human.pt is empty \(0 bytes\)"):
         load_data(cifar_n_cfg(root))
 
 

@@ -260,3 +260,106 @@ def test_robust_grid_every_method_trains_and_is_reported_by_name(cli, tmp_path):
     assert report.main([str(tmp_path / "sweep")]) == 0
     assert "| NCE+RCE A=-9.21034 α=1 β=10 | " in (tmp_path / "sweep" / "report.md").read_text()
     assert (tmp_path / "sweep" / "memorisation.png").stat().st_size > 10000
+
+
+# -- every file accounted for, whatever the run directories hold -------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def base_identities(identity_of):
+    """One recorded identity per loss, and an old run's config (before identities existed)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        config = OmegaConf.to_container(compose("train", ["dataset=mnist"]), resolve=True)
+    losses = {name: identity_of(f"loss={name}") for name in ("ce", "gce", "phuber_ce")}
+    return losses, config
+
+
+RHO = "dataset.train.corrupt_prob"
+SPELLINGS = {"loss.q": [1, 1.0, 0.7], "loss.tau": [10, 10.0, 2], RHO: [0, 0.0, 0.4]}
+FRACTIONS = st.floats(0, 1) | st.sampled_from([0, 1])
+NOT_FRACTIONS = st.sampled_from([-0.1, 1.5, 100, "0.9", True, None, [0.5], {"a": 1}])
+
+
+@st.composite
+def run_file(draw, bases):
+    """The text of one metrics.json: completed runs whose settings are spelled as int or float,
+    replicates and duplicates of a seed, runs stopped early, files of an older version, partial
+    and corrupt files, values out of range."""
+    losses, old_config = bases
+    kind = draw(st.sampled_from(["valid", "valid", "valid", "unfinished", "old", "corrupt", "bad"]))
+    if kind == "corrupt":
+        return draw(
+            st.sampled_from(["", "{", "[1, 2]", "3", '"text"', "null", '{"status": "comp'])
+            | st.binary(max_size=20).map(lambda b: b.decode("latin1"))
+        )
+    identity = json.loads(json.dumps(losses[draw(st.sampled_from(sorted(losses)))]))
+    settings = identity["settings"]
+    for key, spellings in SPELLINGS.items():
+        if key in settings or key == RHO:
+            settings[key] = draw(st.sampled_from(spellings))
+    identity["seeds"]["seed"] = draw(st.sampled_from([0, 1, 2, 0.0]))
+    acc = draw(FRACTIONS)
+    history = [
+        {"epoch": e, "test_acc": draw(FRACTIONS), "train_noisy_memorised": draw(FRACTIONS)}
+        for e in range(draw(st.integers(0, 3)))
+    ]
+    metrics = {"status": "completed", "identity": identity, "history": history}
+    metrics["summary"] = {"epochs": 20, "loss": identity["loss"], "seed": 0}
+    metrics["final"] = {"test_acc": acc}
+    if kind == "unfinished":
+        metrics["status"] = draw(st.sampled_from(["running", "preempted", "failed", 7, None]))
+    elif kind == "old":
+        del metrics["identity"]
+        metrics["config"] = draw(st.sampled_from([old_config, {}, {"dataset": {}}, []]))
+    elif kind == "bad":
+        where = draw(st.sampled_from(["final", "history", "identity", "settings", "epoch"]))
+        if where == "final":
+            metrics["final"] = draw(st.sampled_from([{"test_acc": draw(NOT_FRACTIONS)}, [], None]))
+        elif where == "history":
+            metrics["history"] = [{"epoch": 0, "test_acc": draw(NOT_FRACTIONS)}]
+        elif where == "epoch":
+            metrics["history"] = [{"epoch": draw(NOT_FRACTIONS), "test_acc": 0.5}]
+        elif where == "identity":
+            metrics["identity"] = draw(st.sampled_from([[1], "x", {"settings": [], "seeds": {}}]))
+        else:
+            settings[draw(st.sampled_from(["dataset.name", RHO, "hparams.logit_clip"]))] = draw(
+                NOT_FRACTIONS
+            )
+    return json.dumps(metrics)
+
+
+@given(data=st.data())
+def test_every_metrics_file_ends_in_one_cell_or_in_the_left_out_list(
+    tmp_path, base_identities, data
+):
+    """For any set of run directories: the runs in the cells (their n) plus the runs left out
+    are exactly the metrics.json files, the report renders, and no file needed the reader's
+    safety net (which would name a defect of ours)."""
+    texts = data.draw(st.lists(run_file(base_identities), max_size=8))
+    sweep = tmp_path / f"sweep{len(list(tmp_path.iterdir()))}"
+    for i, text in enumerate(texts):
+        (sweep / str(i)).mkdir(parents=True)
+        (sweep / str(i) / "metrics.json").write_text(text)
+    sweep.mkdir(exist_ok=True)
+    built = report.build([sweep])
+    cells = [c for rows in built["groups"].values() for row in rows.values() for c in row.values()]
+    assert sum(c["n"] for c in cells) + len(built["unfinished"]) == len(texts)
+    assert not [why for _, why in built["unfinished"] if why.startswith("could not be read")]
+    report.markdown(built)
+    report.tables.csv_rows(built)
+
+
+def test_int_and_float_spellings_of_one_setting_are_one_identity(tmp_path, identity_of):
+    """Two seeds of GCE, one written loss.q=1 and one loss.q=1.0: one cell of n=2 (before, two
+    identities with one label, and one of them vanished from the tables)."""
+    for seed, q in ((0, 1), (1, 1.0)):
+        identity = identity_of("loss=gce", f"loss.q={q}", seed=seed)
+        assert identity["settings"]["loss.q"] == 1 and type(identity["settings"]["loss.q"]) is int
+        fake_run(tmp_path / str(seed), identity, 0.9 + seed / 100)
+    (cells,) = report.build([tmp_path])["groups"][("mnist", "lenet", "symmetric")].values()
+    assert [c["n"] for c in cells.values()] == [2]

@@ -236,3 +236,107 @@ def test_eval_names_malformed_checkpoint_fields(cli, tmp_path, field, value):
     )
     code, output = cli("eval.py", f"checkpoint={tmp_path / 'edited.pt'}", "device=cpu")
     assert code == 2 and field in output and "Traceback" not in output, output
+
+
+TORCH_SHORT_WRITE = RuntimeError(
+    "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
+)
+
+
+@pytest.mark.parametrize(
+    "free,reason", [(4096, "no space left on device"), (10**12, "not written whole")]
+)
+def test_torchs_short_write_is_a_storage_error(tmp_path, monkeypatch, free, reason):
+    """torch's zip writer reports a full disk as a RuntimeError that says nothing of why: the
+    free space tells. The previous file is intact either way."""
+    import shutil
+
+    path = tmp_path / "most_recent.pt"
+    save_checkpoint(path, {"epoch": 1, "model": {}})
+
+    def short_write(*args, **kwargs):
+        raise TORCH_SHORT_WRITE
+
+    monkeypatch.setattr(torch, "save", short_write)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**13, 0, free))
+    with pytest.raises(StorageError, match=reason) as err:
+        save_checkpoint(path, {"epoch": 2, "model": {}})
+    assert "the previous most_recent.pt is intact" in str(err.value)
+    assert load_checkpoint(path)["epoch"] == 1 and len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MiB file system (tmpfs), where the machine lets us mount one."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def test_a_really_full_disk_during_training_is_one_message(tiny_disk, cli):
+    """A LeNet checkpoint (0.5 MiB, twice) does not fit in 1 MiB: torch's own error path."""
+    args = ["hparams.epochs=2", "device=cpu", "tensorboard=false", f"hydra.run.dir={tiny_disk}/run"]
+    code, output = cli("train.py", *args, "hparams.batch_size=4000")
+    assert code == 2 and "StorageError: no space left on device while writing" in output, output
+    assert "Traceback" not in output and not list(tiny_disk.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_an_output_folder_that_cannot_be_one_is_one_message(cli, tmp_path, sweep):
+    (tmp_path / "taken").write_text("a file")
+    key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    for where, reason in (("taken", "a file is in its place"), ("taken/run", "Not a directory")):
+        args = ["--multirun"] if sweep else []
+        code, output = cli("train.py", *args, "hparams.epochs=1", f"{key}={where}")
+        assert code == 2 and f"{key}='{where}': cannot be the output folder ({reason})" in output
+        assert "Traceback" not in output
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_files_no_metrics_json_explains_are_not_overwritten(cli, tmp_path):
+    """A final_model.pt (or most_recent.pt) in a run dir without a metrics.json saying which run
+    wrote it: refused, left as it is."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "final_model.pt").write_bytes(b"someone's model")
+    code, output = cli("train.py", "hparams.epochs=1", "device=cpu", "hydra.run.dir=run")
+    assert code == 2 and "holds final_model.pt but no readable metrics.json" in output, output
+    assert (tmp_path / "run" / "final_model.pt").read_bytes() == b"someone's model"
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_null_noise_seed_is_drawn_once_and_reused_on_resume(tiny_cfg, tmp_path):
+    """noise_seed=null (and the split's seed): drawn once, recorded; the resumed run trains on
+    the same labels, and its weights equal an uninterrupted run's with those seeds."""
+    cfg = tiny_cfg("dataset.train.corrupt_prob=0.4", "dataset.val.split=0.1")
+    cfg.dataset.train.noise_seed = cfg.dataset.val.seed = None
+    train.run(cfg, tmp_path / "first")
+    seeds = json.loads((tmp_path / "first" / "metrics.json").read_text())["identity"]["seeds"]
+    noise_seed, split_seed = seeds["dataset.train.noise_seed"], seeds["dataset.val.seed"]
+    assert isinstance(noise_seed, int) and isinstance(split_seed, int)
+    resumed = cfg.copy()
+    resumed.hparams.epochs, resumed.checkpoint = 2, str(tmp_path / "first" / "most_recent.pt")
+    train.run(resumed, tmp_path / "resumed")
+    metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert metrics["identity"]["seeds"] == seeds
+    assert metrics["config"]["dataset"]["train"]["noise_seed"] == noise_seed
+    straight = tiny_cfg(
+        "dataset.train.corrupt_prob=0.4", "dataset.val.split=0.1", "hparams.epochs=2"
+    )
+    straight.dataset.train.noise_seed, straight.dataset.val.seed = noise_seed, split_seed
+    train.run(straight, tmp_path / "straight")
+    a = load_checkpoint(tmp_path / "straight" / "final_model.pt")["model"]
+    b = load_checkpoint(tmp_path / "resumed" / "final_model.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rerun = cfg.copy()  # the same null-seeded command into the completed dir: skipped, not refused
+    assert (
+        train.run(rerun, tmp_path / "first")["test_acc"]
+        == json.loads((tmp_path / "first" / "metrics.json").read_text())["final"]["test_acc"]
+    )

@@ -121,9 +121,12 @@ def test_mixed_precision_on_cpu_runs(tiny_cfg, tmp_path):
 
 def test_non_finite_loss_stops_with_message(tiny_cfg, tmp_path):
     cfg = tiny_cfg("loss=ce", "hparams.optimizer.lr=1e6", "hparams.epochs=3")
-    with pytest.raises(train.NonFiniteLoss, match=r"non-finite at epoch \d+, global step \d+"):
+    with pytest.raises(
+        train.NonFiniteLoss, match=r"non-finite at epoch \d+, global step \d+"
+    ) as err:
         train.run(cfg, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+    assert "most likely responsible: hparams.optimizer.lr=1000000, " in str(err.value)
 
 
 def test_no_save_writes_no_checkpoint(tiny_cfg, tmp_path):
