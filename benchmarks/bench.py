@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from phuber.dataset import DATASETS, DEBIAN_FASHION_MNIST, load_arrays  # noqa: E402
+from phuber.files import save_json, to_json  # noqa: E402
 from phuber.loss import PHuberCrossEntropy  # noqa: E402
 from phuber.network import LeNet, resnet18, resnet50  # noqa: E402
 from phuber.transform import BatchTransform  # noqa: E402
@@ -328,7 +329,7 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args)))
+        print(to_json(worker(args), indent=None))  # one line: the parent reads the last
         return
     if args.tiny:  # a smoke test: a few small batches through both pipelines
         args.steps = min(args.steps, 2)
@@ -359,7 +360,7 @@ def main() -> None:
     if args.process:
         report["process"] = process_benchmark(args)
     if args.out:
-        args.out.write_text(json.dumps(report, indent=2))
+        save_json(args.out, report)
 
 
 def _commit() -> str:

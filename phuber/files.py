@@ -112,15 +112,15 @@ def strict(obj: Any, path: str = "") -> tuple[Any, dict[str, str]]:
     raise TypeError(f"{type(obj).__name__} at {path or '(top)'} cannot be written as JSON")
 
 
-def to_json(obj: Any) -> str:
-    """``obj`` as strict, indented JSON (``allow_nan=False``): a non-finite number is written as
-    null, and an object records which values those were under ``"non_finite"``."""
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    """``obj`` as strict JSON (``allow_nan=False``): a non-finite number is written as null, and
+    an object records which values those were under ``"non_finite"``."""
     clean, notes = strict(obj)
     if notes:
         if not isinstance(clean, dict):
             raise TypeError(f"non-finite values {notes} outside an object cannot be noted")
         clean[NON_FINITE] = {**(clean.get(NON_FINITE) or {}), **notes}
-    return json.dumps(clean, indent=2, allow_nan=False)
+    return json.dumps(clean, indent=indent, allow_nan=False)
 
 
 def save_json(path: str | Path, obj: Any) -> None:

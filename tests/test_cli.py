@@ -11,6 +11,7 @@ import pytest
 import torch
 import torchvision.transforms as T
 from conftest import ROOT, run_cli
+from test_json import assert_strict_tree
 
 from phuber import train
 from phuber.checkpoint import load_checkpoint
@@ -338,6 +339,7 @@ def test_eval_uses_the_checkpoints_data_set_and_model(cli, tmp_path):
     assert code == 0 and f"test: accuracy {test_acc:.4f}" in output, output
     saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert saved["dataset"] == "mnist" and saved["identity"]["loss"] == "phuber_ce"
+    assert assert_strict_tree(tmp_path) == 2  # metrics.json and eval.json
     for override, line, theirs in (
         ("dataset=fashion_mnist", "dataset.name='fashion_mnist': contradicts", "name='mnist'"),
         ("model=resnet18", "model._target_='phuber.network.resnet18': contradicts", "LeNet"),
