@@ -54,15 +54,22 @@ class SymmetricCrossEntropy(_TargetProbLoss):
     """Symmetric cross-entropy (Wang et al., ICCV 2019): ℓ = α·CE + β·RCE, A < 0.
 
     RCE = −Σ_k p_k log y_k with log 0 := A, so RCE = −A·(1 − p_y): bounded, and ℓ is a function
-    of p_y alone. The paper sets A = −4. The Active-Passive-Losses code clamps the one-hot label
-    to [1e-4, 1] (A = log 1e-4 ≈ −9.21) and p to [1e-7, 1], which adds up to −A·(K − 1)·1e-7 where
-    probabilities underflow; ours has no such floor.
+    of p_y alone. The default A = log 1e-4 ≈ −9.21 is what the authors' code computes (it clamps
+    the one-hot label to [1e-4, 1]: YisenWang/symmetric_cross_entropy_for_noisy_labels,
+    ``loss.py``, and the same in Active-Passive-Losses); the paper's text says A = −4, which is
+    ``A=-4`` here (with the authors' α, β it weighs RCE 0.43× theirs). Their code also clamps p
+    to [1e-7, 1], which adds up to −A·(K − 1)·1e-7 where probabilities underflow; ours has no
+    such floor.
     """
 
     name = "sce"
 
     def __init__(
-        self, alpha: float = 0.1, beta: float = 1.0, A: float = -4.0, reduction: Reduction = "mean"
+        self,
+        alpha: float = 0.1,
+        beta: float = 1.0,
+        A: float = math.log(1e-4),
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction)
         self.alpha = _non_negative("alpha", alpha)
@@ -178,22 +185,32 @@ class TaylorCrossEntropy(_TargetProbLoss):
 class FocalLoss(_TargetProbLoss):
     """Focal loss (Lin et al., ICCV 2017): ℓ = −(1 − p_y)^γ · log p_y, γ ≥ 0.
 
-    For γ < 1 the factor's slope γ(1 − p_y)^(γ−1) is infinite where p_y rounds to 1 (the
-    Active-Passive-Losses code then gives NaN gradients); 1 − p_y is floored at 1e-30 there, which
-    changes the loss by less than 1e-15·γ.
+    ``detach_weight=true`` (the default) treats the factor (1 − p_y)^γ as a constant, as the
+    code behind the label-noise numbers does (Active-Passive-Losses ``FocalLoss``, from
+    clcarwin/focal_loss_pytorch: ``pt = Variable(logpt.data.exp())``; the ALFs code likewise):
+    the gradient is (1 − p_y)^γ times CE's, finite everywhere and 0 where p_y rounds to 1.
+    ``detach_weight=false`` differentiates the factor too (Lin et al.'s function), whose
+    gradient is up to (1 + γ)× larger; for γ < 1 its slope γ(1 − p_y)^(γ−1) is infinite where
+    p_y rounds to 1, so 1 − p_y is floored at 1e-30 there (the loss changes by < 1e-15·γ).
     """
 
     name = "focal"
 
-    def __init__(self, gamma: float = 0.5, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self, gamma: float = 0.5, detach_weight: bool = True, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(reduction)
         self.gamma = _non_negative("gamma", gamma)
+        if not isinstance(detach_weight, bool):
+            raise InvalidValue("detach_weight", detach_weight, "true or false")
+        self.detach_weight = detach_weight
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
-        return -(one_minus_p(log_p).clamp(min=1e-30) ** self.gamma) * log_p
+        weight = one_minus_p(log_p).clamp(min=1e-30) ** self.gamma
+        return -(weight.detach() if self.detach_weight else weight) * log_p
 
     def extra_repr(self) -> str:
-        return f"gamma={self.gamma}"
+        return f"gamma={self.gamma}, detach_weight={self.detach_weight}"
 
 
 class Bootstrapping(Loss):
@@ -230,18 +247,40 @@ class ForwardCorrectedCrossEntropy(Loss):
     """Forward loss correction (Patrini et al., CVPR 2017): ℓ = −log (Tᵀp)_y = −log Σ_k p_k T_ky,
     with T_ij = P(given label j | true label i).
 
-    Given the training set's true T, this is the "oracle" forward correction of the paper: the
-    builder passes the matrix of the run's noise model, and for noise known only with the data
-    (human labels, instance-dependent noise) the trainer passes the data's class-level matrix
-    (``use_transition``). Computed as −logsumexp_k(log p_k + log T_ky), finite for any logits;
-    the model's p estimates the clean class distribution.
+    By default T is the training set's true T, the "oracle" forward correction of the paper:
+    the builder passes the matrix of the run's noise model (or a ``transition`` the config
+    gives), and for noise known only with the data (human labels, instance-dependent noise) the
+    trainer passes the data's class-level matrix (``use_transition``). With ``estimate_from`` (a
+    checkpoint of a model trained on the same noisy labels) T is estimated from that model's
+    predictions as the paper's main row does (``phuber.estimate``: anchor points at the
+    ``anchor_percentile``-th percentile of each class's predicted probability; null: the
+    maximum). Computed as −logsumexp_k(log p_k + log T_ky), finite for any logits; the model's
+    p estimates the clean class distribution.
     """
 
     name = "forward"
 
-    def __init__(self, transition: np.ndarray | list | None = None, reduction: Reduction = "mean"):
+    def __init__(
+        self,
+        transition: np.ndarray | list | None = None,
+        estimate_from: str | None = None,
+        anchor_percentile: float | None = 97,
+        reduction: Reduction = "mean",
+    ):
         super().__init__(reduction)
         self.register_buffer("log_transition", None, persistent=False)
+        if estimate_from is not None and not isinstance(estimate_from, str):
+            raise InvalidValue("estimate_from", estimate_from, "a checkpoint's path, or null")
+        if estimate_from is not None and transition is not None:
+            raise InvalidValue("transition", "given", "null with estimate_from (T is estimated)")
+        self.estimate_from = estimate_from
+        self.anchor_percentile = (
+            None
+            if anchor_percentile is None
+            else _number(
+                "anchor_percentile", anchor_percentile, lambda v: 0 < v <= 100, "in (0, 100]"
+            )
+        )
         if transition is not None:
             self.use_transition(transition)
 
@@ -271,7 +310,8 @@ def attach_transition(loss_fn: torch.nn.Module, transition: np.ndarray | None) -
     Whether any loss took it."""
     attached = False
     for module in loss_fn.modules():
-        if isinstance(module, ForwardCorrectedCrossEntropy) and module.log_transition is None:
+        waiting = isinstance(module, ForwardCorrectedCrossEntropy) and module.estimate_from is None
+        if waiting and module.log_transition is None:
             if transition is None:
                 raise ConfigError(
                     "loss=forward: this noise is known only from the training labels; load them "

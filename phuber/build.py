@@ -86,6 +86,7 @@ def build_loss(
     With ``num_classes`` the built loss is probed (``probe_loss``)."""
     needs = "transition" in _parameters(loss._target_)  # corrects for the noise
     given = needs and loss.get("transition") is not None
+    needs = needs and loss.get("estimate_from") is None  # else estimated once the data is read
     if given and num_classes is not None:
         shape = np.shape(OmegaConf.to_container(loss.transition))
         if shape != (num_classes, num_classes):

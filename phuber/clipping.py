@@ -162,5 +162,9 @@ class LogitClip(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(self.clip(logits), targets)
 
+    def unwrap(self, logits: torch.Tensor | None) -> tuple[nn.Module, torch.Tensor | None]:
+        """The wrapped loss and the logits it sees (for its diagnostics)."""
+        return self.loss_fn, None if logits is None else self.clip(logits)
+
     def extra_repr(self) -> str:
         return f"tau={self.tau}"

@@ -27,8 +27,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig
 
-from phuber.errors import DataError
-from phuber.human_labels import CIFAR10N, CIFAR100N, HumanLabels, read_human_labels
+from phuber.errors import DataError, InvalidValue
+from phuber.human_labels import (
+    CIFAR10N,
+    CIFAR100N,
+    CIFAR100N_COARSE,
+    HumanLabels,
+    read_human_labels,
+)
+from phuber.labels import read_label_file
 from phuber.noise import (
     DATA_DEPENDENT,
     apply_transition,
@@ -102,6 +109,8 @@ class Data:
     val: Split | None
     test: Split | None
     transition: np.ndarray | None = None
+    # (noisy, clean) labels of the whole training set, in the data set's order, before the split
+    labels: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def noise_model(cfg: DictConfig) -> np.ndarray | None:
@@ -110,6 +119,15 @@ def noise_model(cfg: DictConfig) -> np.ndarray | None:
     raises ``InvalidValue``."""
     train, info = cfg.train, DATASETS[cfg.name]
     kind = train.get("noise_type", "symmetric")
+    if train.get("label_file") is not None:  # the file is the noise
+        if train.corrupt_prob != 0 or kind != "symmetric" or train.get("human_labels"):
+            raise InvalidValue(
+                "label_file",
+                train.label_file,
+                "used alone: with corrupt_prob=0, noise_type=symmetric and no human_labels (the "
+                "file's labels are the noise)",
+            )
+        return None
     if info.human is not None:
         info.human.check(train.get("human_labels"), train.corrupt_prob, kind)
         return None
@@ -128,6 +146,9 @@ def noisy_labels(
     train, info, k = cfg.train, DATASETS[cfg.name], cfg.num_classes
     matrix = noise_model(cfg)
     clean = labels.numpy()
+    if train.get("label_file") is not None:
+        noisy = read_label_file(train.label_file, clean, k)
+        return noisy, realized_transition(clean, noisy, k)
     if info.human is not None:
         root = Path(cfg.root).expanduser()
         noisy = read_human_labels(
@@ -135,8 +156,9 @@ def noisy_labels(
         )
         return noisy, realized_transition(clean, noisy, k)
     if matrix is None:  # instance-dependent
+        normalize = (info.mean, info.std) if train.noise_type == "instance_normalized" else None
         drawn = instance_noise(
-            images.numpy(), clean, k, train.corrupt_prob, info.mean, info.std, train.noise_seed
+            images.numpy(), clean, k, train.corrupt_prob, train.noise_seed, normalize
         )
         return drawn.labels, drawn.transition
     return apply_transition(clean, matrix, seed=train.noise_seed)[0], matrix
@@ -153,10 +175,11 @@ def load_data(cfg: DictConfig) -> Data:
 
     info, k = DATASETS[cfg.name], cfg.num_classes
     train = val = test = None
-    transition = None
+    transition = full_labels = None
     if cfg.train.use or cfg.val.use:
         images, labels = load_arrays(cfg.name, cfg.root, True, cfg.download, k)
         noisy, transition = noisy_labels(cfg, images, labels)
+        full_labels = (noisy, labels.numpy())
         noisy = torch.from_numpy(noisy)
         full = Split(images, noisy, labels, noisy != labels)
         split = cfg.val.split or 0.0
@@ -169,7 +192,7 @@ def load_data(cfg: DictConfig) -> Data:
     if cfg.test.use:
         images, labels = load_arrays(cfg.name, cfg.root, False, cfg.download, k)
         test = Split(images, labels, labels, torch.zeros_like(labels, dtype=torch.bool))
-    return Data(info, train, val, test, transition)
+    return Data(info, train, val, test, transition, full_labels)
 
 
 def load_arrays(
@@ -192,9 +215,15 @@ def load_arrays(
 
 
 def _read_files(
-    name: str, root: Path, train: bool, download: bool, num_classes: int | None
+    name: str,
+    root: Path,
+    train: bool,
+    download: bool,
+    num_classes: int | None,
+    labels_key: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reader of the data sets in torchvision's layouts (``_FILES``)."""
+    """The reader of the data sets in torchvision's layouts (``_FILES``); ``labels_key``: which
+    labels of a CIFAR batch (CIFAR-100's ``coarse_labels``, say)."""
     folder, names = _FILES[name][0], _FILES[name][1 if train else 2]
     paths = [_find(name, root, file) for file in names]
     if None in paths:
@@ -205,7 +234,7 @@ def _read_files(
         if None in paths:
             raise DataError(_missing(name, root, "not found after downloading"))
     if folder.startswith("cifar"):
-        return _read_cifar(paths, num_classes)
+        return _read_cifar(paths, num_classes, labels_key)
     return _read_idx_pair(*paths, num_classes)
 
 
@@ -395,7 +424,9 @@ def read_cifar_batch(path: Path) -> dict:
     return batch
 
 
-def _read_cifar(paths: list[Path], num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_cifar(
+    paths: list[Path], num_classes: int | None, labels_key: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 
     images, labels = [], []
@@ -406,7 +437,7 @@ def _read_cifar(paths: list[Path], num_classes: int | None) -> tuple[torch.Tenso
             raise DataError(f"{path}: 'data' must be a 2-D uint8 array")
         if data.shape[1] != 3 * 32 * 32:
             raise DataError(f"{path}: images of {data.shape[1]} values, expected 3×32×32 = 3072")
-        key = "labels" if "labels" in batch else "fine_labels"
+        key = labels_key or ("labels" if "labels" in batch else "fine_labels")
         try:
             y = np.asarray(batch[key], dtype=np.int64)
         except (KeyError, TypeError, ValueError) as err:
@@ -459,8 +490,8 @@ def _mnist_5k(
     return images, torch.from_numpy(labels)
 
 
-def _files(name: str) -> Reader:
-    return functools.partial(_read_files, name)
+def _files(name: str, labels_key: str | None = None) -> Reader:
+    return functools.partial(_read_files, name, labels_key=labels_key)
 
 
 _MNIST_STATS = ((0.1307,), (0.3081,))
@@ -478,3 +509,7 @@ DATASETS: dict[str, DatasetInfo] = {
 # CIFAR-10N / CIFAR-100N: CIFAR's images and test sets, human training labels.
 DATASETS["cifar10n"] = dataclasses.replace(DATASETS["cifar10"], human=CIFAR10N)
 DATASETS["cifar100n"] = dataclasses.replace(DATASETS["cifar100"], human=CIFAR100N)
+# CIFAR-100N's 20-class variant: CIFAR-100's super-classes, human coarse labels.
+DATASETS["cifar100n_coarse"] = dataclasses.replace(
+    DATASETS["cifar100"], read=_files("cifar100", "coarse_labels"), human=CIFAR100N_COARSE
+)

@@ -28,6 +28,7 @@ class HumanLabels:
     file: str
     sha256: str
     choices: dict[str, str] = field(hash=False)
+    clean: str = "clean_label"  # the key of the true labels, checked against the data set's
 
     @property
     def url(self) -> str:
@@ -62,6 +63,10 @@ CIFAR100N = HumanLabels(
     "bd2d80409754d420292d622e15e25248ba21e37d27429efac49c8da723f44394",
     {"noisy": "noisy_label"},
 )
+# The same file's 20-class labels (CIFAR-100's super-classes): dataset=cifar100n_coarse.
+CIFAR100N_COARSE = HumanLabels(
+    CIFAR100N.file, CIFAR100N.sha256, {"noisy_coarse": "noisy_coarse_label"}, "clean_coarse_label"
+)
 
 
 def read_human_labels(
@@ -84,28 +89,30 @@ def read_human_labels(
     if not isinstance(data, dict):
         raise DataError(f"{path}: holds a {type(data).__name__}, not CIFAR-N's dict of labels")
     key = spec.choices[choice]
-    for name in ("clean_label", key):
+    for name in (spec.clean, key):
         if name not in data:
             raise DataError(f"{path}: has no {name!r} (keys: {sorted(map(str, data))})")
-    labels = {name: _labels(data[name], path, name, len(clean), num_classes) for name in data}
-    if not np.array_equal(labels["clean_label"], clean):
-        wrong = int(np.flatnonzero(labels["clean_label"] != clean)[0])
+    labels = {
+        name: _labels(data[name], path, name, len(clean), num_classes) for name in (spec.clean, key)
+    }
+    if not np.array_equal(labels[spec.clean], clean):
+        wrong = int(np.flatnonzero(labels[spec.clean] != clean)[0])
         raise DataError(
-            f"{path}: its clean_label differs from the CIFAR training labels of {clean_source} "
+            f"{path}: its {spec.clean} differs from the CIFAR training labels of {clean_source} "
             f"(first at index {wrong}); the two files are not of the same data set version"
         )
     return labels[key]
 
 
 def _labels(value: object, path: Path, name: str, n: int, num_classes: int) -> np.ndarray:
-    """``value`` as int64 class indices of length ``n``: CIFAR-N stores arrays, and lists for
-    CIFAR-100N's coarse labels, which are checked for length only."""
+    """``value`` as int64 class indices of length ``n`` in 0…K−1 (CIFAR-N stores arrays, and
+    lists for CIFAR-100N's coarse labels)."""
     array = np.asarray(value)
     if array.ndim != 1 or array.shape[0] != n or not np.issubdtype(array.dtype, np.integer):
         raise DataError(
             f"{path}: {name!r} must be {n} integer labels, got shape {array.shape} of {array.dtype}"
         )
-    if not name.endswith("coarse_label") and (array.min() < 0 or array.max() >= num_classes):
+    if array.min() < 0 or array.max() >= num_classes:
         raise DataError(f"{path}: {name!r} has labels outside 0…{num_classes - 1}")
     return array.astype(np.int64)
 

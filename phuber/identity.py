@@ -93,10 +93,18 @@ class RunIdentity:
         object.__setattr__(self, "seeds", canonical(self.seeds))
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], seed: int | None, loss: str) -> "RunIdentity":
+    def from_config(
+        cls,
+        cfg: Mapping[str, Any],
+        seed: int | None,
+        loss: str,
+        by_content: Mapping[str, str] | None = None,
+    ) -> "RunIdentity":
         """From a resolved config (a plain dict), the run's seed (its other seeds are the
-        config's) and the loss's name."""
+        config's), the loss's name and, for settings that name a file, what stands for the
+        file's content instead of its path (``by_content``)."""
         flat = flatten({k: v for k, v in cfg.items() if k != "hydra"})
+        flat.update(by_content or {})
         settings = {
             k: v for k, v in sorted(flat.items()) if k not in SEED_KEYS and not _excluded(k)
         }

@@ -65,8 +65,9 @@ def batch_counts(
     given = pred == labels
     true = pred == clean_labels
     clipped = torch.zeros_like(given)
+    loss_fn, logits_seen = innermost(loss_fn, logits)
     if hasattr(loss_fn, "clipped"):
-        log_p = torch.log_softmax(logits.float(), 1).gather(1, labels[:, None]).squeeze(1)
+        log_p = torch.log_softmax(logits_seen.float(), 1).gather(1, labels[:, None]).squeeze(1)
         clipped = loss_fn.clipped(log_p)
     counts = {
         "correct": given,
@@ -76,6 +77,16 @@ def batch_counts(
         "clipped": clipped,
     }
     return {name: mask.sum() for name, mask in counts.items()}
+
+
+def innermost(
+    loss_fn: nn.Module, logits: torch.Tensor | None = None
+) -> tuple[nn.Module, torch.Tensor | None]:
+    """The loss inside any wrappers (LogitClip's ``unwrap``), and the logits it sees: a wrapped
+    loss keeps its diagnostics (PHuber's clipped fraction under LogitClip)."""
+    while hasattr(loss_fn, "unwrap"):
+        loss_fn, logits = loss_fn.unwrap(logits)
+    return loss_fn, logits
 
 
 def epoch_row(
@@ -93,7 +104,7 @@ def epoch_row(
         row["train_noisy_true_acc"] = s["noisy_true"] / n_noisy
     if n > n_noisy:
         row["train_clean_true_acc"] = s["clean_true"] / (n - n_noisy)
-    if hasattr(loss_fn, "clipped"):
+    if hasattr(innermost(loss_fn)[0], "clipped"):
         row["train_clipped_frac"] = s["clipped"] / n
     if clip_mode != "global":
         row["train_grad_clipped_frac"] = s["grad_clipped"] / n

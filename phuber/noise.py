@@ -10,9 +10,16 @@ import numpy as np
 
 from phuber.errors import InvalidValue
 
-NOISE_TYPES = ("symmetric", "asymmetric", "asymmetric_block", "pairflip", "instance")
+NOISE_TYPES = (
+    "symmetric",
+    "asymmetric",
+    "asymmetric_block",
+    "pairflip",
+    "instance",
+    "instance_normalized",
+)
 # Noise types whose transition depends on each example, known only with the data.
-DATA_DEPENDENT = ("instance",)
+DATA_DEPENDENT = ("instance", "instance_normalized")
 
 # Asymmetric flips as in Patrini et al. (2017) and later work: true class → noisy class.
 _MNIST_FLIPS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
@@ -130,40 +137,54 @@ def instance_noise(
     labels: np.ndarray,
     num_classes: int,
     rate: float,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
     seed: int | None = None,
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> InstanceNoise:
-    """Part/instance-dependent noise of Xia et al. (NeurIPS 2020), as the literature generates it.
+    """Part/instance-dependent noise of Xia et al. (NeurIPS 2020), made as their code makes it
+    (``get_instance_noisy_label`` in xiaoboxia/Part-dependent-label-noise, ``tools.py``; the copy
+    CDR and later papers use).
 
-    Each example's flip rate q_i ~ N(ρ, 0.1²) truncated to [0, 1]; a projection W ~ N(0, 1) of
-    shape K × d × K (d: pixels of the flattened image, normalised with ``mean`` and ``std``);
-    scores s = x_i·W[y_i] with s[y_i] = −∞; example i keeps its label with probability 1 − q_i
-    and otherwise takes class j with probability q_i·softmax(s)_j. One ``numpy`` generator seeded
-    with ``seed`` draws everything, in this order; the work is a matrix product per class.
+    One ``numpy.random.RandomState(seed)`` draws, in the reference's order: the flip rates
+    q_i ~ N(ρ, 0.1²) truncated to [0, 1] (``scipy.stats.truncnorm``), a projection W ~ N(0, 1)
+    of shape K × d × K, then one uniform per example for its label. Features are the raw pixel
+    values 0–255 of the flattened image (channels first, as CIFAR's files store them), in
+    float32 as theirs; scores s = x_i·W[y_i] with s[y_i] = −∞; example i keeps its label with
+    probability 1 − q_i and takes class j with probability q_i·softmax(s)_j, drawn as
+    ``np.random.choice`` draws. ρ = 0 flips nothing (the reference, never run there, would draw
+    q_i around 0 and flip about 8%). ``normalize=(mean, std)`` normalises the features per
+    channel first (``noise_type=instance_normalized``: the same flip rates, other flip targets;
+    not the reference's).
     """
     _check_rate(rate)
     labels = np.asarray(labels, dtype=np.int64)
     n, k = labels.shape[0], num_classes
-    rng = np.random.default_rng(seed)
-    q = _truncated_normal(rng, rate, 0.1, n)
+    if rate == 0:
+        probs = np.eye(k, dtype=np.float32)[labels]
+        return InstanceNoise(labels.copy(), np.zeros(n, dtype=bool), probs, np.eye(k))
+    from scipy import stats
+
+    rng = np.random.RandomState(_mt_seed(seed))
+    std = 0.1
+    q = stats.truncnorm((0 - rate) / std, (1 - rate) / std, loc=rate, scale=std).rvs(
+        n, random_state=rng
+    )
     d = int(np.prod(images.shape[1:]))
-    w = rng.standard_normal((k, d, k), dtype=np.float32)
-    channels = images.shape[1]
-    shift = np.asarray(mean, np.float32).reshape(channels, 1, 1)
-    scale = np.asarray(std, np.float32).reshape(channels, 1, 1)
-    scores = np.empty((n, k), dtype=np.float64)
+    w = rng.randn(k, d, k).astype(np.float32)
+    scores = np.empty((n, k), dtype=np.float32)
     for c in range(k):
         members = np.flatnonzero(labels == c)
-        x = (images[members].astype(np.float32) / 255 - shift) / scale
+        x = images[members].astype(np.float32)
+        if normalize is not None:
+            mean, scale = (np.asarray(v, np.float32).reshape(-1, 1, 1) for v in normalize)
+            x = (x / 255 - mean) / scale
         scores[members] = x.reshape(len(members), d) @ w[c]
     rows = np.arange(n)
     scores[rows, labels] = -np.inf
     scores -= scores.max(1, keepdims=True)
     others = np.exp(scores)
-    probs = q[:, None] * others / others.sum(1, keepdims=True)
-    probs[rows, labels] = 1 - q
-    noisy = draw_rows(probs, rng.random(n))
+    probs = (q[:, None] * (others / others.sum(1, keepdims=True))).astype(np.float32)
+    probs[rows, labels] += (1 - q).astype(np.float32)
+    noisy = draw_rows(probs, rng.random_sample(n), normalize=True)
     transition = np.zeros((k, k))
     np.add.at(transition, labels, probs)
     counts = np.bincount(labels, minlength=k)[:, None]
@@ -171,16 +192,12 @@ def instance_noise(
     return InstanceNoise(noisy, noisy != labels, probs, transition)
 
 
-def _truncated_normal(
-    rng: np.random.Generator, mean: float, std: float, n: int, low: float = 0.0, high: float = 1.0
-) -> np.ndarray:
-    """``n`` draws of N(mean, std²) conditioned on [low, high], by redrawing those outside."""
-    out = rng.normal(mean, std, n)
-    outside = (out < low) | (out > high)
-    while outside.any():
-        out[outside] = rng.normal(mean, std, int(outside.sum()))
-        outside = (out < low) | (out > high)
-    return out
+def _mt_seed(seed: int | None) -> int | list[int] | None:
+    """A seed for ``RandomState``: the seed itself below 2³² (as the reference's
+    ``np.random.seed``), else its 32-bit words."""
+    if seed is None or seed < 2**32:
+        return seed
+    return [(seed >> shift) & 0xFFFFFFFF for shift in (0, 32)]
 
 
 def apply_transition(
@@ -196,11 +213,15 @@ def apply_transition(
     return noisy, noisy != labels
 
 
-def draw_rows(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+def draw_rows(rows: np.ndarray, u: np.ndarray, normalize: bool = False) -> np.ndarray:
     """One class per row of probabilities ``rows`` (N × K), from uniforms ``u`` (N,) against the
-    rows' cumulative sums."""
-    cdf = np.cumsum(rows, axis=1)
-    cdf[:, -1] = 1.0  # guard against rounding
+    rows' cumulative sums (``normalize``: divided by their last, as ``np.random.choice`` does;
+    else the last is set to 1)."""
+    cdf = np.cumsum(rows, axis=1, dtype=np.float64)
+    if normalize:
+        cdf /= cdf[:, -1:]
+    else:
+        cdf[:, -1] = 1.0  # guard against rounding
     return (u[:, None] >= cdf).sum(axis=1).astype(np.int64)
 
 

@@ -42,6 +42,7 @@ class RunState:
     seed: int
     identity: RunIdentity
     config: dict[str, Any]
+    labels_sha256: str | None = None  # of the run's noisy_labels.npz: what it trained on
 
     def to_checkpoint(self) -> dict[str, Any]:
         """The earlier reproduction's format (``epoch``, ``model``, ``optimizer``, ``scheduler``,
@@ -62,11 +63,18 @@ class RunState:
             "rng": rng_state(*self.generators),
             "identity": self.identity.to_dict(),
             "config": self.config,
+            "labels_sha256": self.labels_sha256,
         }
 
     def restore(self, path: str, state: dict[str, Any], device: torch.device) -> None:
         """Continue from checkpoint ``state`` (read from ``path`` by :func:`resume_state`):
         weights, optimiser, schedule, scaler, progress, random states."""
+        theirs = state.get("labels_sha256")
+        if theirs is not None and theirs != self.labels_sha256:
+            raise CheckpointError(
+                f"checkpoint={path!r} was trained on other labels (noisy_labels.npz SHA-256 "
+                f"{theirs}, this run's {self.labels_sha256}); resuming would mix two label sets"
+            )
         load_model_state(self.model, state["model"], path)
         for name, target in (("optimizer", self.optimizer), ("scheduler", self.scheduler)):
             if state.get(name) is None:
@@ -141,6 +149,7 @@ def resume_fields() -> dict[str, tuple]:
         "rng": (dict,),
         "identity": (dict,),
         "config": (dict,),
+        "labels_sha256": (str, none),
     }
 
 

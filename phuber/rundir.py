@@ -27,7 +27,7 @@ LOCK_NAME = ".lock"
 METRICS = "metrics.json"
 CHECKPOINT = "most_recent.pt"
 # What a training run writes beside metrics.json, which says which run wrote them.
-OUTPUTS = (CHECKPOINT, "final_model.pt")
+OUTPUTS = (CHECKPOINT, "final_model.pt", "noisy_labels.npz")
 
 
 class Earlier(dict):

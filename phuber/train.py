@@ -4,6 +4,7 @@ Data stays on the device as uint8 tensors; each epoch is a permutation of indice
 accumulated in device tensors and read once per epoch, so no step waits on the host.
 """
 
+import hashlib
 import logging
 import math
 import sys
@@ -23,8 +24,10 @@ from phuber.checkpoint import save_checkpoint
 from phuber.config import validate
 from phuber.dataset import Split, load_data
 from phuber.errors import NonFiniteLoss, PhuberError, Preempted
+from phuber.estimate import estimate, forward_to_estimate, source_settings
 from phuber.evaluate import evaluate
-from phuber.identity import RunIdentity
+from phuber.identity import RunIdentity, key
+from phuber.labels import LABELS_FILE, labels_sha256, save_labels, sha256
 from phuber.metrics import Sums, batch_counts, epoch_row
 from phuber.noise import realized_transition
 from phuber.recorder import Recorder
@@ -64,15 +67,30 @@ class Trainer:
         self.loss_fn: nn.Module = parts.loss_fn  # on the device once the data is loaded
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
         self.gradient_step = parts.gradient_step
+        self.parts_noise = parts.noise  # the noise model's T, where it is known before the data
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
         self.data = load_data(cfg.dataset)
-        if attach_transition(self.loss_fn, self.data.transition):
-            probe_loss(self.loss_fn, cfg.dataset.num_classes, loss_settings(cfg.loss, None))
-        self.loss_fn.to(self.device)
+        k = cfg.dataset.num_classes
+        self.labels_sha256 = labels_sha256(*self.data.labels, k)
         self.train_set = self.data.train.to(self.device)
         self.val_set = self.data.val.to(self.device) if self.data.val is not None else None
         self.test_set = self.data.test.to(self.device) if self.data.test is not None else None
+        self.eval_transform = BatchTransform(info.mean, info.std, self.device)
+        self.estimate = None
+        if (forward := forward_to_estimate(self.loss_fn)) is not None:
+            with torch.random.fork_rng(devices=[]):  # the source model's init draws nothing here
+                self.estimate = estimate(
+                    forward,
+                    self.train_set.images,
+                    self.eval_transform,
+                    self.labels_sha256,
+                    cfg.eval_batch_size,
+                    info,
+                )
+        if attach_transition(self.loss_fn, self.data.transition) or self.estimate is not None:
+            probe_loss(self.loss_fn, k, loss_settings(cfg.loss, None))
+        self.loss_fn.to(self.device)
 
         # Separate generators for data order (CPU) and augmentation (device): saved and restored
         # with the checkpoint, they make a resumed run draw what an uninterrupted one would.
@@ -81,7 +99,6 @@ class Trainer:
         self.train_transform = BatchTransform(
             info.mean, info.std, self.device, cfg.dataset.train.augment, generator=self.aug_gen
         )
-        self.eval_transform = BatchTransform(info.mean, info.std, self.device)
         self.n_noisy = int(self.train_set.is_noisy.sum())
         self.progress = Progress()
         self.state = RunState(
@@ -94,6 +111,7 @@ class Trainer:
             self.seed,
             self.identity,
             OmegaConf.to_container(cfg, resolve=True),
+            self.labels_sha256,
         )
         if resume_from is not None:
             self.state.restore(*resume_from, self.device)
@@ -110,6 +128,13 @@ class Trainer:
         """Train for ``hparams.epochs`` epochs, then evaluate; return the final metrics."""
         cfg, p = self.cfg, self.progress
         recorder = Recorder(self.out_dir, cfg, self.identity, p.history, cfg.tensorboard)
+        k = cfg.dataset.num_classes
+        save_labels(self.out_dir / LABELS_FILE, *self.data.labels, k)
+        # from the host copy of the training split
+        realized = realized_transition(
+            self.data.train.clean_labels.numpy(), self.data.train.labels.numpy(), k
+        )
+        estimated = self.estimate.record(self.parts_noise, realized) if self.estimate else {}
         recorder.data(
             {
                 "train_size": len(self.train_set),
@@ -118,12 +143,10 @@ class Trainer:
                 "corrupt_prob": cfg.dataset.train.corrupt_prob,
                 "realized_noise_rate": self.train_set.noise_rate,
                 "num_noisy": self.n_noisy,
+                "noisy_labels_sha256": self.labels_sha256,
+                **estimated,
             },
-            realized_transition(  # from the host copy of the training set
-                self.data.train.clean_labels.numpy(),
-                self.data.train.labels.numpy(),
-                cfg.dataset.num_classes,
-            ),
+            realized,
         )
         start = time.perf_counter()
         try:
@@ -259,11 +282,20 @@ def eval_interval(eval_every: int | None, test_size: int) -> int:
 
 def run_identity(cfg: DictConfig, seed: Any = "config") -> RunIdentity:
     """The identity of the run ``cfg`` describes, with its seeds (``seed``: the config's unless
-    given)."""
+    given). A setting that names a file is identified by what the file holds: a label file by
+    its SHA-256, the checkpoint a forward correction estimates T from by its run's settings (so
+    that forward runs estimated from replicates of one run are replicates too)."""
     loss_cls = get_class(cfg.loss._target_)
     loss = getattr(loss_cls, "name", loss_cls.__name__)
     seed = cfg.seed if seed == "config" else seed
-    return RunIdentity.from_config(OmegaConf.to_container(cfg, resolve=True), seed, loss)
+    by_content = {}
+    if (label_file := OmegaConf.select(cfg, "dataset.train.label_file")) is not None:
+        by_content["dataset.train.label_file"] = f"sha256:{sha256(label_file)}"
+    if (source := OmegaConf.select(cfg, "loss.estimate_from")) is not None:
+        digest = hashlib.sha256(key(source_settings(source)).encode()).hexdigest()
+        by_content["loss.estimate_from"] = f"run:{digest[:16]}"
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return RunIdentity.from_config(config, seed, loss, by_content)
 
 
 def saved_seeds(state: dict[str, Any] | None) -> dict[str, Any]:

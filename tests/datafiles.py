@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from phuber.noise import CIFAR100_COARSE
+
 IDX_NAMES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -62,6 +64,8 @@ def write_cifar(root: Path, num_classes: int = 10, per_batch: int = 20) -> dict:
             images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
             labels = rng.integers(0, num_classes, per_batch)
             batch = {"data": images.reshape(per_batch, -1), key: labels.tolist()}
+            if num_classes == 100:  # the super-class of each fine label, as CIFAR-100's files
+                batch["coarse_labels"] = CIFAR100_COARSE[labels].tolist()
             with open(folder / name, "wb") as f:
                 pickle.dump(batch, f)
             all_images.append(images)
@@ -95,8 +99,8 @@ def write_cifar_n(root: Path, clean: np.ndarray, num_classes: int = 10, **replac
         name = "CIFAR-10_human.pt"
     else:
         data = {"clean_label": clean, "noisy_label": noisy(0.4)}
-        data["clean_coarse_label"] = (clean // 5).tolist()
-        data["noisy_coarse_label"] = (data["noisy_label"] // 5).tolist()
+        data["clean_coarse_label"] = CIFAR100_COARSE[clean].tolist()
+        data["noisy_coarse_label"] = CIFAR100_COARSE[data["noisy_label"]].tolist()
         name = "CIFAR-100_human.pt"
     data.update(replace)
     data = {k: v for k, v in data.items() if v is not None}

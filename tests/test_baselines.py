@@ -73,13 +73,20 @@ CASES = {
         TaylorCrossEntropy(order=4),
         lambda p, y: sum((1 - (p * y).sum(1)) ** k / k for k in range(1, 5)),
     ),
+    # The default, as the Active-Passive-Losses code (loss.py, FocalLoss at 04bce53):
+    # pt = Variable(logpt.data.exp()): the weight (1 − p_y)^γ is a constant for the gradient.
     "focal": (
         FocalLoss(gamma=0.5),
-        lambda p, y: -((1 - (p * y).sum(1)) ** 0.5) * (p * y).sum(1).log(),
+        lambda p, y: -((1 - (p * y).sum(1)).detach() ** 0.5) * (p * y).sum(1).log(),
     ),
     "focal_gamma_2": (
         FocalLoss(gamma=2.0),
-        lambda p, y: -((1 - (p * y).sum(1)) ** 2) * (p * y).sum(1).log(),
+        lambda p, y: -((1 - (p * y).sum(1)).detach() ** 2) * (p * y).sum(1).log(),
+    ),
+    # Lin et al.'s function, differentiated through its weight.
+    "focal_differentiated": (
+        FocalLoss(gamma=0.5, detach_weight=False),
+        lambda p, y: -((1 - (p * y).sum(1)) ** 0.5) * (p * y).sum(1).log(),
     ),
     "bootstrap_soft": (
         Bootstrapping(beta=0.95, mode="soft"),
@@ -182,17 +189,35 @@ def test_against_active_passive_losses_code(scale):
         assert (gap > 0).all() and (gap <= floor * (1 + 1e-6)).all()
 
 
-def test_focal_where_the_reference_code_gives_nan():
-    """p_y rounds to 1: (1 − p)^0.5 has an infinite slope there; the reference form's gradient is
-    NaN, ours is finite (and 0 up to 1e-15)."""
+def test_focal_where_p_rounds_to_1():
+    """p_y rounds to 1. The reference code's form (detached weight) has gradient 0 there, as ours
+    by default; the differentiated form's (1 − p)^0.5 has an infinite slope, NaN if computed as
+    written: ours floors 1 − p and stays finite."""
     logits = torch.tensor([[40.0, 0.0, 0.0]], requires_grad=True)
     y = torch.tensor([0])
     log_p = F.log_softmax(logits, 1).gather(1, y[:, None])
-    reference = (-((1 - log_p.exp()) ** 0.5) * log_p).sum()
-    (ref_grad,) = torch.autograd.grad(reference, logits)
-    assert torch.isnan(ref_grad).any()
-    (grad,) = torch.autograd.grad(FocalLoss(gamma=0.5)(logits, y), logits)
-    assert torch.isfinite(grad).all() and grad.abs().max() < 1e-12
+    apl = (-((1 - log_p.exp().detach()) ** 0.5) * log_p).sum()  # pt = Variable(logpt.data.exp())
+    (apl_grad,) = torch.autograd.grad(apl, logits, retain_graph=True)
+    assert torch.isfinite(apl_grad).all() and apl_grad.abs().max() < 1e-12
+    differentiated = (-((1 - log_p.exp()) ** 0.5) * log_p).sum()
+    assert torch.isnan(torch.autograd.grad(differentiated, logits)[0]).any()
+    for detach in (True, False):
+        loss = FocalLoss(gamma=0.5, detach_weight=detach)
+        (grad,) = torch.autograd.grad(loss(logits, y), logits)
+        assert torch.isfinite(grad).all() and grad.abs().max() < 1e-12
+
+
+def test_focal_gradient_ratio_of_the_two_forms():
+    """Where p_y is moderate, the differentiated form's gradient exceeds the detached one's,
+    by at most the factor 1 + γ (Lin et al.'s derivative: an extra γ·p·log p/(1 − p) term)."""
+    logits, y = batch(scale=1.0)
+    grads = []
+    for detach in (True, False):
+        x = logits.clone().requires_grad_()
+        loss = FocalLoss(gamma=2.0, detach_weight=detach, reduction="sum").double()
+        grads.append(torch.autograd.grad(loss(x, y), x)[0].gather(1, y[:, None]))
+    ratio = grads[1] / grads[0]
+    assert (ratio > 1).all() and (ratio <= 3 + 1e-9).all()
 
 
 def test_forward_with_identity_is_cross_entropy_and_uses_the_runs_matrix(tiny_cfg):

@@ -26,7 +26,8 @@ def test_every_hparams_pair_composes_and_instantiates(compose_cfg, pair):
     net = instantiate(cfg.model, in_channels=1 if "mnist" in dataset else 3)
     optimizer = instantiate(cfg.hparams.optimizer, net.parameters())
     instantiate(cfg.hparams.scheduler, optimizer)
-    assert cfg.model.num_classes == (100 if dataset.startswith("cifar100") else 10)
+    classes = 20 if dataset.endswith("_coarse") else 100 if dataset.startswith("cifar100") else 10
+    assert cfg.model.num_classes == classes
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -132,8 +133,8 @@ def test_composed_configs_are_those_of_the_pair_files(compose_cfg, command):
     (conf/splits/) compose every data set × model setting, with and without the paper's clipping,
     exactly as the 18 per-pair files and 5 self-contained data set files did (the JSON was
     written from those files before they were merged), plus ``hparams.scheduler_interval``, which
-    the scheduler class used to declare, and two options added since, off by default
-    (``hparams.logit_clip``, ``eval_every``)."""
+    the scheduler class used to declare, and options added since, off by default
+    (``hparams.logit_clip``, ``eval_every``, ``dataset.train.label_file``)."""
     name, _, overrides = command.rpartition(": ")
     cfg = compose_cfg(overrides.split(), name or "train")
     expected = COMPOSED[command]
@@ -143,6 +144,8 @@ def test_composed_configs_are_those_of_the_pair_files(compose_cfg, command):
         hparams["scheduler_interval"] = "step" if per_step else "epoch"
         hparams["logit_clip"] = None
         expected["eval_every"] = None
+    if "train" in expected.get("dataset", {}):
+        expected["dataset"]["train"]["label_file"] = None
     assert OmegaConf.to_container(cfg, resolve=True) == expected
 
 

@@ -20,7 +20,7 @@ from phuber.errors import DataError
 
 def cifar_n_cfg(root, name="cifar10n", choice="worse"):
     cfg = dataset_cfg(name, root, human_labels=choice, noise_type="symmetric")
-    cfg.num_classes = 100 if name == "cifar100n" else 10
+    cfg.num_classes = {"cifar100n": 100, "cifar100n_coarse": 20}.get(name, 10)
     return cfg
 
 
@@ -49,6 +49,20 @@ def test_cifar100n(tmp_path):
     labels = write_cifar_n(tmp_path, arrays[True][1], num_classes=100)
     data = load_data(cifar_n_cfg(tmp_path, "cifar100n", "noisy"))
     np.testing.assert_array_equal(data.train.labels.numpy(), labels["noisy_label"])
+
+
+def test_cifar100n_coarse_labels(tmp_path):
+    """dataset=cifar100n_coarse: 20 classes, CIFAR-100's super-classes for the clean and test
+    labels, the file's noisy_coarse_label for training."""
+    from phuber.noise import CIFAR100_COARSE
+
+    arrays = write_cifar(tmp_path, num_classes=100)
+    labels = write_cifar_n(tmp_path, arrays[True][1], num_classes=100)
+    data = load_data(cifar_n_cfg(tmp_path, "cifar100n_coarse", "noisy_coarse"))
+    np.testing.assert_array_equal(data.train.labels.numpy(), labels["noisy_coarse_label"])
+    np.testing.assert_array_equal(data.train.clean_labels.numpy(), CIFAR100_COARSE[arrays[True][1]])
+    np.testing.assert_array_equal(data.test.labels.numpy(), CIFAR100_COARSE[arrays[False][1]])
+    assert data.train.labels.max() < 20 and data.transition.shape == (20, 20)
 
 
 def test_clean_labels_must_be_cifars(cifar10n):
@@ -82,7 +96,7 @@ def test_a_file_with_code_is_refused_and_nothing_runs(cifar10n, tmp_path):
         ({"worse_label": None}, r"has no 'worse_label'"),
         ({"clean_label": None}, r"has no 'clean_label'"),
         ({"worse_label": np.zeros(99, dtype=np.int64)}, r"'worse_label' must be 100 integer"),
-        ({"aggre_label": [0.5] * 100}, r"'aggre_label' must be 100 integer"),
+        ({"worse_label": [0.5] * 100}, r"'worse_label' must be 100 integer"),
         ({"worse_label": np.full(100, 10, dtype=np.int64)}, r"labels outside 0…9"),
     ],
 )

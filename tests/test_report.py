@@ -224,7 +224,7 @@ ROBUST_LABELS = {
     "Bootstrap β=0.95 mode=soft",
     "Bootstrap β=0.8 mode=hard",
     "Forward (true T)",
-    "SCE A=-4 α=0.01 β=1",
+    "SCE A=-9.21034 α=0.01 β=1",
     "NCE+RCE A=-9.21034 α=1 β=10",
     "NCE+MAE α=1 β=10",
     "AGCE a=4 q=0.2",

@@ -28,6 +28,8 @@ LOSS_LABELS = {
 }
 LOSS_ORDER = list(LOSS_LABELS)
 PARAM_SYMBOLS = {"tau": "τ", "alpha": "α", "beta": "β", "gamma": "γ"}
+# Parameters left out of a label at their usual value: GCE's q, focal's detached weight.
+_UNSAID = {("gce", "q"): 0.7, ("phuber_gce", "q"): 0.7, ("focal", "detach_weight"): True}
 # The settings of the paper's tables: only runs with these are compared with its numbers (and
 # the earlier reproduction's), besides symmetric noise and global clipping.
 PAPER_SETTINGS = {
@@ -72,7 +74,7 @@ class Row:
         """The loss with its parameters and clipping, then ``key=value`` for each ``varying``
         setting (``raw``: values as canonical JSON, which no two distinct values share)."""
         ident = self.identity
-        label = LOSS_LABELS.get(ident.loss, ident.loss)
+        label, params = _loss_label(ident)
         clip = ident.get("hparams.grad_clip_max_norm")
         if clip is not None:
             mode = ident.get("hparams.grad_clip_mode", "global")
@@ -82,9 +84,9 @@ class Row:
         logit_clip = ident.get("hparams.logit_clip")
         if logit_clip is not None:
             label += f" + LogitClip (τ={_num(logit_clip)})"
-        for name, value in ident.loss_params.items():
-            if not (name == "q" and value == 0.7 and ident.loss in ("gce", "phuber_gce")):
-                label += f" {PARAM_SYMBOLS.get(name, name)}={_num(value)}"  # GCE's usual q unsaid
+        for name, value in params.items():
+            if key(value) != key(_UNSAID.get((ident.loss, name), "<shown>")):
+                label += f" {PARAM_SYMBOLS.get(name, name)}={_num(value)}"
         shown = [(k, ident.settings.get(k, _ABSENT)) for k in varying]
         extra = [f"{k}={key(v) if raw and v != _ABSENT else _num(v)}" for k, v in shown]
         return label + (f", {', '.join(extra)}" if extra else "")
@@ -148,6 +150,22 @@ def labels(rows: list[Row]) -> dict[Row, str]:
 def rho_text(rho: float) -> str:
     """ρ for a heading: one decimal where that is exact (0.0, 0.4), else as it is (0.25)."""
     return f"{rho:.1f}" if round(rho, 1) == rho else f"{rho:g}"
+
+
+def _loss_label(ident: RunIdentity) -> tuple[str, dict[str, Any]]:
+    """The loss's name for a label, and the parameters left to show after it. The forward
+    correction says where its T comes from: the noise model (true T), the config (given T) or
+    an estimate from a first model (its anchor percentile shown where it is not 97)."""
+    params = dict(ident.loss_params)
+    if ident.loss != "forward":
+        return LOSS_LABELS.get(ident.loss, ident.loss), params
+    estimated = params.pop("estimate_from", None) is not None
+    percentile = params.pop("anchor_percentile", None)
+    given = params.pop("transition", None) is not None
+    if estimated:
+        shown = "" if key(percentile) == key(97) else f", anchors at p{_num(percentile)}"
+        return f"Forward (estimated T{shown})", params
+    return ("Forward (given T)" if given else "Forward (true T)"), params
 
 
 def _num(x: Any) -> str:
