@@ -80,3 +80,25 @@ def test_per_example_refuses_batch_norm_and_needs_a_norm(tiny_cfg, tmp_path):
         train.Trainer(cfg, tmp_path)
     with pytest.raises(ConfigError, match=r"used with a hparams\.grad_clip_max_norm"):
         train.run(tiny_cfg("hparams.grad_clip_mode=logit"), tmp_path)
+
+
+def test_logit_clip_keeps_the_wrapped_losss_clipped_fraction(tiny_cfg, tmp_path):
+    """LogitClip around PHuber-CE: train_clipped_frac is still recorded, and is the share of
+    examples whose clipped logits put PHuber in its linear regime."""
+    import json
+
+    import torch
+
+    from phuber import train
+    from phuber.clipping import LogitClip
+    from phuber.loss import PHuberCrossEntropy
+    from phuber.metrics import batch_counts
+
+    train.run(tiny_cfg("hparams.logit_clip=0.05", "loss.tau=2"), tmp_path)
+    (row,) = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert 0 <= row["train_clipped_frac"] <= 1
+    logits, labels = 40 * torch.randn(64, 10), torch.randint(0, 10, (64,))
+    wrapped = LogitClip(PHuberCrossEntropy(tau=2), 0.05)
+    counts = batch_counts(logits, labels, labels, torch.zeros(64, dtype=torch.bool), wrapped)
+    log_p = torch.log_softmax(wrapped.clip(logits), 1).gather(1, labels[:, None]).squeeze(1)
+    assert int(counts["clipped"]) == int((log_p <= -torch.log(torch.tensor(2.0))).sum()) > 0
