@@ -5,7 +5,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from phuber.cli import entry_point
+from phuber.app.cli import entry_point
 from synthetic import experiments
 
 

@@ -6,7 +6,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from phuber.cli import entry_point
+from phuber.app.cli import entry_point
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -15,9 +15,9 @@ def main(cfg: DictConfig) -> Any:
 
 
 def _run(cfg: DictConfig, out_dir: Path) -> Any:
-    from phuber import train  # torch: imported once the config has passed its checks
+    from phuber.training import run  # torch: imported once the config has passed its checks
 
-    return train.run(cfg, out_dir)
+    return run.run(cfg, out_dir)
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from phuber.dataset import DATASETS, DEBIAN_FASHION_MNIST, load_arrays  # noqa: E402
-from phuber.files import save_json, to_json  # noqa: E402
-from phuber.loss import PHuberCrossEntropy  # noqa: E402
-from phuber.network import LeNet, resnet18, resnet50  # noqa: E402
-from phuber.transform import BatchTransform  # noqa: E402
+from phuber.core.files import save_json, to_json  # noqa: E402
+from phuber.datasets.download import DEBIAN_FASHION_MNIST  # noqa: E402
+from phuber.datasets.load import load_arrays  # noqa: E402
+from phuber.datasets.registry import DATASETS  # noqa: E402
+from phuber.datasets.transforms import BatchTransform  # noqa: E402
+from phuber.losses.paper import PHuberCrossEntropy  # noqa: E402
+from phuber.models import LeNet, resnet18, resnet50  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -313,6 +315,12 @@ def _show(s: dict[str, float]) -> str:
 
 
 def main() -> None:
+    args = parser().parse_args()
+    _main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's command line (the docs' commands are parsed by it in the suite)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--steps", type=int, default=100, help="timed steps after the first")
@@ -327,7 +335,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def _main(args: argparse.Namespace) -> None:
     if args.worker:
         print(to_json(worker(args), indent=None))  # one line: the parent reads the last
         return

@@ -14,9 +14,9 @@ import torchvision.transforms as T
 import tqdm
 from torch.utils.tensorboard import SummaryWriter
 
-from phuber.loss import PHuberCrossEntropy
-from phuber.network import LeNet
-from phuber.scheduler import ExponentialDecayLR
+from phuber.losses.paper import PHuberCrossEntropy
+from phuber.models import LeNet
+from phuber.training.scheduler import ExponentialDecayLR
 
 
 def train_step(model, optimizer, loss_fn, x, y, device) -> tuple[float, int]:

@@ -1,51 +1,6 @@
-"""Learning-rate schedules the paper uses that torch lacks."""
+"""The schedules under the names configs use (``phuber.scheduler.ExponentialDecayLR``, the
+earlier reproduction's too); they live in ``phuber.training.scheduler``."""
 
-import torch
-from torch.optim.lr_scheduler import LRScheduler
+from phuber.training.scheduler import ConstantLR, ExponentialDecayLR
 
-from phuber.errors import InvalidValue
-from phuber.loss import _number
-
-
-class ExponentialDecayLR(LRScheduler):
-    """Keras' ExponentialDecay: lr = lr₀ · decay_rate^(step / decay_steps).
-
-    With ``staircase=True`` the exponent is an integer division. Step it once per optimiser step
-    (``hparams.scheduler_interval=step`` tells the training loop so). Written in closed form
-    rather than as a ``LambdaLR``, so its state dict holds plain numbers and loads with
-    ``weights_only=True``.
-    """
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-        last_epoch: int = -1,
-    ) -> None:
-        if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps <= 0:
-            raise InvalidValue("decay_steps", decay_steps, "an integer > 0")
-        _number(
-            "decay_rate", decay_rate, lambda v: v > 0, "a number > 0 (the factor per decay_steps)"
-        )
-        if not isinstance(staircase, bool):
-            raise InvalidValue("staircase", staircase, "true or false")
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        exponent = self.last_epoch / self.decay_steps
-        if self.staircase:
-            exponent = self.last_epoch // self.decay_steps
-        return [base_lr * self.decay_rate**exponent for base_lr in self.base_lrs]
-
-
-class ConstantLR(LRScheduler):
-    """Keeps the learning rate constant, for runs that want no schedule. The earlier
-    reproduction's configs may name it (``phuber.scheduler.ConstantLR``), so it stays."""
-
-    def get_lr(self) -> list[float]:
-        return list(self.base_lrs)
+__all__ = ["ConstantLR", "ExponentialDecayLR"]

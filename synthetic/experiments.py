@@ -11,7 +11,7 @@ import numpy as np
 from omegaconf import DictConfig
 from scipy.optimize import minimize_scalar
 
-from phuber.config import (
+from phuber.core.checks import (
     BOOL,
     SEED_ALLOWED,
     Rule,
@@ -22,9 +22,9 @@ from phuber.config import (
     is_seed,
     raise_problems,
 )
-from phuber.errors import ConfigError
-from phuber.files import save_json
-from phuber.rundir import RunDir
+from phuber.core.errors import ConfigError
+from phuber.core.files import save_json
+from phuber.core.rundir import RunDir
 from synthetic import data, linear, plots
 from synthetic.losses import Huberised, Logistic, MarginLoss, PartiallyHuberised
 

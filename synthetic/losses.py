@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
-from phuber.errors import InvalidValue
+from phuber.core.errors import InvalidValue
 
 
 @dataclass(frozen=True)

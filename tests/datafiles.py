@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phuber.noise import CIFAR100_COARSE
+from phuber.datasets.noise import CIFAR100_COARSE
 
 IDX_NAMES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

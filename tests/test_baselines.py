@@ -9,22 +9,22 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from phuber.baselines import (
+from phuber.core.errors import ConfigError
+from phuber.datasets.noise import transition_matrix
+from phuber.losses.forward import ForwardCorrectedCrossEntropy
+from phuber.losses.logit_clip import LogitClip
+from phuber.losses.paper import CrossEntropy
+from phuber.losses.robust import (
     AsymmetricGeneralizedCrossEntropy,
     Bootstrapping,
     FocalLoss,
-    ForwardCorrectedCrossEntropy,
     MeanAbsoluteError,
     NormalizedCEMeanAbsoluteError,
     NormalizedCEReverseCE,
     SymmetricCrossEntropy,
     TaylorCrossEntropy,
 )
-from phuber.build import build_parts
-from phuber.clipping import LogitClip
-from phuber.errors import ConfigError
-from phuber.loss import CrossEntropy
-from phuber.noise import transition_matrix
+from phuber.training.build import build_parts
 
 K = 10
 SYMMETRIC_T = transition_matrix("symmetric", K, 0.4)

@@ -3,9 +3,14 @@ import os
 import pytest
 import torch
 
-from phuber.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
-from phuber.errors import CheckpointError
-from phuber.network import LeNet, resnet18
+from phuber.core.errors import CheckpointError
+from phuber.models import LeNet, resnet18
+from phuber.training.checkpoint import (
+    atomic_write,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 
 
 class CreatesFile:

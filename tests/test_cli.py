@@ -13,12 +13,13 @@ import torchvision.transforms as T
 from conftest import ROOT, run_cli
 from test_json import assert_strict_tree
 
-from phuber import train
-from phuber.checkpoint import load_checkpoint
-from phuber.dataset import load_arrays
-from phuber.errors import ConfigError
-from phuber.network import LeNet
-from phuber.scheduler import ExponentialDecayLR
+from phuber.core.errors import ConfigError
+from phuber.datasets.load import load_arrays
+from phuber.models import LeNet
+from phuber.training import run as train
+from phuber.training import trainer
+from phuber.training.checkpoint import load_checkpoint
+from phuber.training.scheduler import ExponentialDecayLR
 
 FAST = ["hparams.epochs=1", "seed=0", "device=cpu"]
 
@@ -341,7 +342,7 @@ def test_slurm_and_submitit_signals_mid_epoch(cli, tmp_path, monkeypatch, sig, s
     """Slurm's warning (SIGUSR1) and submitit's signal (SIGUSR2), raised in this process 40
     steps into epoch 1: the same save and exit status; a requeued job (the same command into
     the same run dir) resumes to the uninterrupted run's weights."""
-    real, steps = train.batch_counts, []
+    real, steps = trainer.batch_counts, []
 
     def count(*args, **kwargs):
         steps.append(1)
@@ -349,11 +350,11 @@ def test_slurm_and_submitit_signals_mid_epoch(cli, tmp_path, monkeypatch, sig, s
             signal.raise_signal(sig)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "batch_counts", count)
+    monkeypatch.setattr(trainer, "batch_counts", count)
     args = [*SIGNAL_ARGS, "hydra.run.dir=interrupted"]
     code, output = cli("train.py", *args)
     assert code == 128 + sig and "resume with the same command plus: checkpoint=" in output
-    monkeypatch.setattr(train, "batch_counts", real)
+    monkeypatch.setattr(trainer, "batch_counts", real)
     output = check_resumed(cli, tmp_path, straight_run, args)
     assert "holds an unfinished run (preempted): resuming" in output
 
@@ -416,7 +417,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from phuber.identity import SEED_KEYS, flatten  # noqa: E402
+from phuber.core.identity import SEED_KEYS, flatten  # noqa: E402
 
 BAD_VALUES = ["nan", "inf", "-inf", "0", "-1", "-1e300", "1e300", "1e-300", str(10**31)]
 BAD_VALUES += ["abc", "''", "true", "null", "[1,2]", "{a:1}"]
@@ -460,9 +461,9 @@ def test_any_bad_value_of_any_key_is_rejected_cleanly_or_runs(cli, monkeypatch, 
     NaN, ±inf, 0, negatives, huge and tiny numbers, wrong types and lists, either the run is
     valid (it builds and reads its data; training itself is skipped here) or it exits 1 or 2
     with a short message naming the key, never a traceback."""
-    from phuber import train
+    from phuber.training import trainer
 
-    monkeypatch.setattr(train.Trainer, "fit", lambda self: {})
+    monkeypatch.setattr(trainer.Trainer, "fit", lambda self: {})
     loss = data.draw(st.sampled_from(LOSSES), label="loss")
     key = data.draw(st.sampled_from(sorted(KEYS[loss])), label="key")
     value = data.draw(st.sampled_from(BAD_VALUES), label="value")
@@ -480,7 +481,7 @@ def test_a_given_transition_is_used_not_replaced(tiny_cfg, tmp_path):
     model's), and recorded in the run's identity."""
     import numpy as np
 
-    from phuber.build import build_parts
+    from phuber.training.build import build_parts
 
     t = (np.full((10, 10), 0.02) + np.eye(10) * 0.8).round(2).tolist()
     cfg = tiny_cfg("loss=forward", "dataset.train.corrupt_prob=0.4", f"+loss.transition={t}")
@@ -495,7 +496,7 @@ def test_a_given_transition_is_used_not_replaced(tiny_cfg, tmp_path):
 
 
 def test_eval_with_nothing_to_evaluate_is_refused(cli, tmp_path):
-    from phuber.network import LeNet
+    from phuber.models import LeNet
 
     torch.save({"model": LeNet().state_dict()}, tmp_path / "m.pt")
     off = ["dataset.train.use=false", "dataset.val.use=false", "dataset.test.use=false"]

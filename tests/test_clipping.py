@@ -3,11 +3,12 @@ import json
 import pytest
 import torch
 
-from phuber import train
-from phuber.clipping import clip_logit_gradients, per_example_clipped_backward
-from phuber.errors import ConfigError
-from phuber.loss import PHuberCrossEntropy
-from phuber.network import LeNet
+from phuber.core.errors import ConfigError
+from phuber.losses.paper import PHuberCrossEntropy
+from phuber.models import LeNet
+from phuber.training import run as train
+from phuber.training import trainer
+from phuber.training.clipping import clip_logit_gradients, per_example_clipped_backward
 
 
 def per_sample_grads(model, loss_fn, x, y):
@@ -77,7 +78,7 @@ def test_per_example_refuses_batch_norm_and_needs_a_norm(tiny_cfg, tmp_path):
     cfg = tiny_cfg("model=resnet18", "hparams.grad_clip_mode=per_example")
     cfg.hparams.grad_clip_max_norm = 1.0
     with pytest.raises(ConfigError, match="BatchNorm"):
-        train.Trainer(cfg, tmp_path)
+        trainer.Trainer(cfg, tmp_path)
     with pytest.raises(ConfigError, match=r"used with a hparams\.grad_clip_max_norm"):
         train.run(tiny_cfg("hparams.grad_clip_mode=logit"), tmp_path)
 
@@ -89,10 +90,10 @@ def test_logit_clip_keeps_the_wrapped_losss_clipped_fraction(tiny_cfg, tmp_path)
 
     import torch
 
-    from phuber import train
-    from phuber.clipping import LogitClip
-    from phuber.loss import PHuberCrossEntropy
-    from phuber.metrics import batch_counts
+    from phuber.losses.logit_clip import LogitClip
+    from phuber.losses.paper import PHuberCrossEntropy
+    from phuber.training import run as train
+    from phuber.training.metrics import batch_counts
 
     train.run(tiny_cfg("hparams.logit_clip=0.05", "loss.tau=2"), tmp_path)
     (row,) = json.loads((tmp_path / "metrics.json").read_text())["history"]

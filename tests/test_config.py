@@ -7,7 +7,7 @@ from conftest import CONF
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from phuber.build import build_loss, noise_matrix
+from phuber.training.build import build_loss, noise_matrix
 
 DATASETS = sorted(p.stem for p in (CONF / "dataset").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))

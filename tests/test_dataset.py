@@ -9,9 +9,10 @@ from datafiles import idx_bytes, write_cifar, write_mnist
 from omegaconf import OmegaConf
 from PIL import Image
 
-from phuber.dataset import DATASETS, load_arrays, load_data
-from phuber.errors import DataError
-from phuber.transform import BatchTransform, random_crop_flip
+from phuber.core.errors import DataError
+from phuber.datasets.load import load_arrays, load_data
+from phuber.datasets.registry import DATASETS
+from phuber.datasets.transforms import BatchTransform, random_crop_flip
 
 
 def dataset_cfg(name: str, root, **train):

@@ -3,15 +3,16 @@ YAML file, and then trains, is named and is reported like the built-in ones."""
 
 import json
 import shutil
+import sys
 
 import pytest
 from conftest import CONF
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from phuber import train
-from phuber.dataset import DATASETS, DatasetInfo
-from phuber.errors import ConfigError
+from phuber.core.errors import ConfigError
+from phuber.datasets.registry import DATASETS, DatasetInfo
+from phuber.training import run as train
 
 
 @pytest.fixture
@@ -66,3 +67,76 @@ def test_a_new_model_is_a_class_and_a_yaml(conf, tmp_path):
     final = train.run(compose_("model=tiny", "hparams=lenet"), tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["identity"]["model"] == "tinynet" and final["test_acc"] > 0.5
+
+
+EXTENSION = """
+import torch
+from torch import nn
+
+from phuber.core.errors import InvalidValue
+from phuber.datasets.registry import DATASETS, DatasetInfo
+from phuber.losses import TargetProbLoss
+
+
+class SquaredLoss(TargetProbLoss):
+    name = "squared"
+
+    def __init__(self, scale=1.0, reduction="mean"):
+        super().__init__(reduction)
+        if not scale > 0:
+            raise InvalidValue("scale", scale, "> 0")
+        self.scale = scale
+
+    def from_log_prob(self, log_p):
+        return self.scale * (1 - log_p.exp()) ** 2
+
+
+def read_toy(root, train, download, num_classes):
+    g = torch.Generator().manual_seed(int(train))
+    labels = torch.randint(0, 2, (200 if train else 100,), generator=g)
+    base = torch.where(labels[:, None, None, None] == 1, 180, 60)
+    noise = torch.randint(0, 60, (len(labels), 1, 28, 28), generator=g)
+    return (base + noise).to(torch.uint8), labels
+
+
+DATASETS["toy"] = DatasetInfo(1, 28, (0.5,), (0.25,), read_toy)
+
+
+class TinyNet(nn.Module):
+    def __init__(self, num_classes=10, in_channels=1):
+        super().__init__()
+        self.fc = nn.Linear(in_channels * 28 * 28, num_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+"""
+
+
+def test_an_extension_from_outside_the_package(cli, tmp_path, monkeypatch):
+    """docs/extending.md, done as it says: a module and a config folder of one's own, used with
+    --config-dir and PYTHONPATH through the real CLI; a bad parameter is one message."""
+    ext = tmp_path / "my_ext"
+    for group, text in (
+        ("loss/squared.yaml", "_target_: my_ext.SquaredLoss\nscale: 2.0\n"),
+        (
+            "dataset/toy.yaml",
+            "defaults:\n  - /splits@_here_: default\n  - _self_\n\nname: toy\nmodule: my_ext\n"
+            "num_classes: 2\n",
+        ),
+        ("model/tiny.yaml", "_target_: my_ext.TinyNet\nnum_classes: ${dataset.num_classes}\n"),
+    ):
+        (ext / "conf" / group).parent.mkdir(parents=True, exist_ok=True)
+        (ext / "conf" / group).write_text(text)
+    (ext / "my_ext.py").write_text(EXTENSION)
+    monkeypatch.syspath_prepend(str(ext))
+    args = ["--config-dir", str(ext / "conf"), "loss=squared", "dataset=toy", "model=tiny"]
+    args += ["hparams=lenet", "hparams.epochs=1", "seed=0", "device=cpu", "tensorboard=false"]
+    code, output = cli("train.py", *args, "hydra.run.dir=run")
+    assert code == 0, output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["identity"]["loss"] == "squared" and metrics["identity"]["model"] == "tinynet"
+    assert metrics["data"]["train_size"] == 200 and metrics["final"]["test_acc"] > 0.9
+    code, output = cli("train.py", *args, "loss.scale=-1", "hydra.run.dir=refused")
+    assert code == 2 and "loss.scale=-1: must be > 0" in output, output
+    DATASETS.pop("toy")  # registered by the module: gone for the next tests
+    sys.modules.pop("my_ext")

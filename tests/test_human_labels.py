@@ -13,9 +13,10 @@ import torch
 from datafiles import write_cifar, write_cifar_n
 from test_dataset import dataset_cfg
 
-from phuber import human_labels
-from phuber.dataset import DATASETS, load_data
-from phuber.errors import DataError
+from phuber.core.errors import DataError
+from phuber.datasets import human_labels
+from phuber.datasets.load import load_data
+from phuber.datasets.registry import DATASETS
 
 
 def cifar_n_cfg(root, name="cifar10n", choice="worse"):
@@ -54,7 +55,7 @@ def test_cifar100n(tmp_path):
 def test_cifar100n_coarse_labels(tmp_path):
     """dataset=cifar100n_coarse: 20 classes, CIFAR-100's super-classes for the clean and test
     labels, the file's noisy_coarse_label for training."""
-    from phuber.noise import CIFAR100_COARSE
+    from phuber.datasets.noise import CIFAR100_COARSE
 
     arrays = write_cifar(tmp_path, num_classes=100)
     labels = write_cifar_n(tmp_path, arrays[True][1], num_classes=100)

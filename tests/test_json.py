@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phuber.files import NON_FINITE, save_json
+from phuber.core.files import NON_FINITE, save_json
 
 
 def strict_loads(text: str):
@@ -76,14 +76,16 @@ def test_save_json_writes_strict_json_and_names_what_it_nulled(tmp_path, obj):
 def test_a_non_finite_metric_reaches_metrics_json_as_null(tiny_cfg, tmp_path, monkeypatch):
     """A run whose test loss is infinite (CE of a wrong prediction with probability 0): the
     history and final metrics hold null there, and say which values those were."""
-    from phuber import evaluate, train
+    from phuber.training import evaluation as evaluate
+    from phuber.training import run as train
+    from phuber.training import trainer
 
     real = evaluate.evaluate
 
     def infinite_loss(*args, **kwargs):
         return {**real(*args, **kwargs), "loss": math.inf}
 
-    monkeypatch.setattr(train, "evaluate", infinite_loss)
+    monkeypatch.setattr(trainer, "evaluate", infinite_loss)
     train.run(tiny_cfg(), tmp_path)
     metrics = strict_loads((tmp_path / "metrics.json").read_text())
     assert metrics["history"][0]["test_loss"] is None and metrics["final"]["test_loss"] is None

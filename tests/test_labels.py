@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from phuber import train
-from phuber.checkpoint import load_checkpoint
-from phuber.errors import ConfigError
-from phuber.estimate import anchor_transition
-from phuber.labels import LABELS_FILE
+from phuber.core.errors import ConfigError
+from phuber.datasets.labels import LABELS_FILE
+from phuber.training import run as train
+from phuber.training import trainer
+from phuber.training.checkpoint import load_checkpoint
+from phuber.training.estimate import anchor_transition
 
 
 def labels_of(run_dir):
@@ -132,11 +133,11 @@ def test_forward_with_t_estimated_from_a_ce_run(tiny_cfg, tmp_path):
     train.run(tiny_cfg("loss=ce", *noise, "hparams.epochs=2"), tmp_path / "ce")
     source = tmp_path / "ce" / "final_model.pt"
     cfg = tiny_cfg("loss=forward", *noise, f"loss.estimate_from={source}")
-    trainer = train.Trainer(cfg, tmp_path / "probe")
+    built = trainer.Trainer(cfg, tmp_path / "probe")
     model = load_checkpoint(source)["model"]
-    probs = _predictions(trainer, model)
+    probs = _predictions(built, model)
     want = anchor_transition(probs, 97)
-    np.testing.assert_allclose(trainer.loss_fn.log_transition.exp().numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(built.loss_fn.log_transition.exp().numpy(), want, atol=1e-6)
     train.run(cfg, tmp_path / "forward")
     data = json.loads((tmp_path / "forward" / "metrics.json").read_text())["data"]
     np.testing.assert_allclose(data["estimated_transition"], want, atol=1e-6)
@@ -153,7 +154,7 @@ def test_forward_with_t_estimated_from_a_ce_run(tiny_cfg, tmp_path):
 
 
 def _predictions(trainer, state):
-    from phuber.network import LeNet
+    from phuber.models import LeNet
 
     model = LeNet()
     model.load_state_dict(state)

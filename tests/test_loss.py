@@ -5,7 +5,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from phuber.loss import (
+from phuber.losses.paper import (
     CrossEntropy,
     GeneralizedCrossEntropy,
     PHuberCrossEntropy,

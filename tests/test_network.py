@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from phuber.network import LeNet, resnet18, resnet34, resnet50
+from phuber.models import LeNet, resnet18, resnet34, resnet50
 
 
 def n_params(model: torch.nn.Module) -> int:

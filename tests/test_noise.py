@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from phuber.noise import symmetric_noise
+from phuber.datasets.noise import symmetric_noise
 
 
 def test_rate_and_uniform_over_other_classes():
@@ -52,7 +52,7 @@ def test_invalid_rate(rho):
         symmetric_noise(np.zeros(5, dtype=int), 10, rho)
 
 
-from phuber.noise import (  # noqa: E402
+from phuber.datasets.noise import (  # noqa: E402
     CIFAR100_COARSE,
     apply_transition,
     realized_transition,
@@ -139,7 +139,7 @@ def test_cifar100_block_asymmetric_noise_is_patrinis():
 
 # -- instance-dependent noise (Xia et al., 2020) ------------------------------------------------
 
-from phuber.noise import instance_noise  # noqa: E402
+from phuber.datasets.noise import instance_noise  # noqa: E402
 
 MNIST_LIKE = ((0.13,), (0.31,))
 
@@ -217,7 +217,7 @@ def reference_instance_labels(images, labels, num_classes, rate, seed):
 def test_instance_noise_is_the_reference_codes():
     """Same seed, same draws: the flip rates equal, the per-example probabilities equal to
     float32 rounding (their per-example product against our per-class one), the labels equal."""
-    from phuber.dataset import load_arrays
+    from phuber.datasets.load import load_arrays
 
     images, labels = load_arrays("mnist_5k", "", train=True)
     images, labels = images[:600].numpy(), labels[:600].numpy()
@@ -238,7 +238,7 @@ def test_raw_features_concentrate_each_examples_flips():
     """On real digits, the reference's raw pixels (scores in the thousands) give each example
     one flip target (99.9% of its flip probability); the normalised variant
     (noise_type=instance_normalized) spreads more of it: other noise, the same rates."""
-    from phuber.dataset import load_arrays
+    from phuber.datasets.load import load_arrays
 
     images, labels = (t.numpy() for t in load_arrays("mnist_5k", "", train=True))
     peaks = {}
@@ -254,7 +254,7 @@ def test_raw_features_concentrate_each_examples_flips():
 def test_instance_noise_trains_with_forward_correction(tiny_cfg, tmp_path):
     """The same override path as the other noise types; the forward correction gets the data's
     class-level matrix; the realized rate and matrix are recorded."""
-    from phuber import train
+    from phuber.training import run as train
 
     overrides = ("dataset.train.noise_type=instance", "dataset.train.corrupt_prob=0.4")
     train.run(tiny_cfg("loss=forward", *overrides), tmp_path)

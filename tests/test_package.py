@@ -18,7 +18,8 @@ def test_installs_and_the_readme_snippet_runs_outside_the_clone(tmp_path):
         timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    assert (site / "phuber" / "data" / "paper_results.csv").is_file()
+    assert (site / "phuber" / "report" / "paper_results.csv").is_file()
+    assert (site / "hydra_plugins" / "phuber_sweeper" / "__init__.py").is_file()
     assert (site / "synthetic" / "experiments.py").is_file()
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Using the library") :]

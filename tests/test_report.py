@@ -6,7 +6,8 @@ import pytest
 from conftest import CONF, run_cli
 from omegaconf import OmegaConf
 
-from phuber import report, train
+from phuber import report
+from phuber.training import run as train
 
 
 @pytest.fixture(scope="module")

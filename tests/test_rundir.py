@@ -8,11 +8,11 @@ import os
 import pytest
 import torch
 
-from phuber import train
-from phuber.checkpoint import load_checkpoint, save_checkpoint
-from phuber.errors import CheckpointError, RunDirError, StorageError
-from phuber.files import atomic_write
-from phuber.rundir import RunDir
+from phuber.core.errors import CheckpointError, RunDirError, StorageError
+from phuber.core.files import atomic_write
+from phuber.core.rundir import RunDir
+from phuber.training import run as train
+from phuber.training.checkpoint import load_checkpoint, save_checkpoint
 
 RESULTS = ("metrics.json", "most_recent.pt", "final_model.pt")
 
@@ -229,7 +229,7 @@ def test_eval_and_synthetic_results_are_not_overwritten(cli, tmp_path):
     [("identity", torch.zeros(2)), ("config", [1]), ("config", {"dataset": "mnist"})],
 )
 def test_eval_names_malformed_checkpoint_fields(cli, tmp_path, field, value):
-    from phuber.network import LeNet
+    from phuber.models import LeNet
 
     save_checkpoint(
         tmp_path / "edited.pt", {"epoch": 1, "model": LeNet().state_dict(), field: value}

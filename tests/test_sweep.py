@@ -6,8 +6,9 @@ import signal
 
 from test_json import assert_strict_tree
 
-from phuber import train
-from phuber.errors import Preempted
+from phuber.core.errors import Preempted
+from phuber.training import run as train
+from phuber.training import trainer
 
 SWEEP = ["--multirun", "hparams.epochs=1", "seed=0", "device=cpu", "tensorboard=false"]
 SWEEP += ["save=false", "hydra.sweep.dir=sweep"]
@@ -69,7 +70,7 @@ def test_preemption_inside_a_sweep_advises_relaunching_the_sweep(cli, tmp_path, 
     def preempted(self):
         raise Preempted.saved(_Signals(), 0, 5, self.out_dir / "most_recent.pt")
 
-    monkeypatch.setattr(train.Trainer, "fit", preempted)
+    monkeypatch.setattr(trainer.Trainer, "fit", preempted)
     args = [a for a in SWEEP if not a.startswith("hydra.sweep.dir")]
     code, output = cli("train.py", *args, "loss=ce,gce")
     assert code == 128 + signal.SIGTERM, output

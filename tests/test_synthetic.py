@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from scipy.special import expit
 
-from phuber.errors import ConfigError
+from phuber.core.errors import ConfigError
 from synthetic import data, experiments, linear
 from synthetic.losses import Huberised, Logistic, PartiallyHuberised
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from phuber import train
-from phuber.checkpoint import load_checkpoint
+from phuber.training import run as train
+from phuber.training import trainer
+from phuber.training.checkpoint import load_checkpoint
 
 
 def weights(path):
@@ -122,7 +123,7 @@ def test_mixed_precision_on_cpu_runs(tiny_cfg, tmp_path):
 def test_non_finite_loss_stops_with_message(tiny_cfg, tmp_path):
     cfg = tiny_cfg("loss=ce", "hparams.optimizer.lr=1e6", "hparams.epochs=3")
     with pytest.raises(
-        train.NonFiniteLoss, match=r"non-finite at epoch \d+, global step \d+"
+        trainer.NonFiniteLoss, match=r"non-finite at epoch \d+, global step \d+"
     ) as err:
         train.run(cfg, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
@@ -152,10 +153,10 @@ def test_epoch_scheduler_and_sgd_path(tiny_cfg, tmp_path):
 def test_memorisation_diagnostics_equal_direct_computation(tiny_cfg, tmp_path):
     """With one step per epoch, the diagnostics describe the initial model on the training set."""
     cfg = tiny_cfg("dataset.train.corrupt_prob=0.4", "hparams.batch_size=4000")
-    trainer = train.Trainer(cfg, tmp_path)
-    data = trainer.train_set
+    built = trainer.Trainer(cfg, tmp_path)
+    data = built.train_set
     with torch.no_grad():
-        logits = trainer.model(trainer.train_transform(data.images))
+        logits = built.model(built.train_transform(data.images))
     pred = logits.argmax(1)
     noisy = data.is_noisy
     log_p = torch.log_softmax(logits, 1).gather(1, data.labels[:, None]).squeeze(1)
@@ -170,7 +171,7 @@ def test_memorisation_diagnostics_equal_direct_computation(tiny_cfg, tmp_path):
         "train_clipped_frac": share(log_p <= -torch.log(torch.tensor(10.0))),
         "train_acc": share(pred == data.labels),
     }
-    trainer.fit()
+    built.fit()
     row = json.loads((tmp_path / "metrics.json").read_text())["history"][0]
     for key, value in expected.items():
         assert row[key] == pytest.approx(value, abs=1e-9), key
@@ -182,7 +183,7 @@ def test_signal_is_handed_on_to_the_previous_handler():
     import os
     import signal
 
-    from phuber.runtime import StopSignals
+    from phuber.training.runtime import StopSignals
 
     calls = []
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
@@ -190,7 +191,7 @@ def test_signal_is_handed_on_to_the_previous_handler():
         with StopSignals() as signals:
             os.kill(os.getpid(), signal.SIGUSR2)
         assert signals.received == signal.SIGUSR2 and calls == []  # ours ran, not theirs
-        error = train.Preempted("stopped", signals)
+        error = trainer.Preempted("stopped", signals)
         assert error.exit_code == 128 + signal.SIGUSR2
         error.hand_on()
         assert calls == [signal.SIGUSR2]
@@ -204,8 +205,8 @@ def test_test_accuracy_every_eval_every_epochs_and_after_the_last(tiny_cfg, tmp_
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert [row["epoch"] for row in history if "test_acc" in row] == [1, 2]
     assert final["test_acc"] == history[-1]["test_acc"]  # the last epoch's score, not redone
-    assert train.eval_interval(None, 10_000) == 1 and train.eval_interval(None, 10_001) == 10
-    assert train.eval_interval(3, 50_000) == 3
+    assert trainer.eval_interval(None, 10_000) == 1 and trainer.eval_interval(None, 10_001) == 10
+    assert trainer.eval_interval(3, 50_000) == 3
 
 
 def test_eval_every_does_not_change_training(tiny_cfg, tmp_path):
@@ -226,7 +227,7 @@ def test_fused_optimiser_is_used_and_differs_from_the_loop_by_rounding_only(tiny
     loop = weights(tmp_path / "loop" / "final_model.pt")
     for key in fused:
         torch.testing.assert_close(fused[key], loop[key], rtol=0, atol=1e-4)
-    from phuber.build import build_parts
+    from phuber.training.build import build_parts
 
     assert build_parts(tiny_cfg()).optimizer.defaults["fused"] is True
     assert build_parts(tiny_cfg("+hparams.optimizer.foreach=true")).optimizer.defaults["fused"] in (

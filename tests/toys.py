@@ -5,10 +5,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from phuber.loss import _TargetProbLoss
+from phuber.losses import TargetProbLoss
 
 
-class SquaredLoss(_TargetProbLoss):
+class SquaredLoss(TargetProbLoss):
     """ℓ(p) = scale · (1 − p)²: a bounded loss with one parameter."""
 
     name = "squared"

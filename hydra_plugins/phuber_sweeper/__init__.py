@@ -10,7 +10,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 
-from phuber.sweep import JobLine, JobOutcome, finish, job_line
+from phuber.app.sweep import JobLine, JobOutcome, finish, job_line
 
 
 class PhuberSweeper(BasicSweeper):

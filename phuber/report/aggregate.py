@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phuber.identity import key
+from phuber.core.identity import key
 from phuber.report.read import CURVES, Curve, LeftOut, read_run
 from phuber.report.rows import Row, Table, labels
 
@@ -80,7 +80,7 @@ def collect(dirs: list[Path]) -> Runs:
 def load_references() -> dict[tuple, dict[str, tuple[float, float | None]]]:
     """``{(dataset, model, loss, tau, clip, rho): {source: (mean, std)}}`` from the packaged CSV."""
     table: dict[tuple, dict[str, tuple[float, float | None]]] = defaultdict(dict)
-    text = (Path(__file__).parents[1] / "data" / "paper_results.csv").read_text()
+    text = (Path(__file__).parent / "paper_results.csv").read_text()
     for row in csv.DictReader(text.splitlines()):
         ref = (
             row["dataset"],

@@ -4,8 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from phuber.errors import StorageError
-from phuber.files import atomic_write
+from phuber.core.errors import StorageError
+from phuber.core.files import atomic_write
 from phuber.report import __doc__ as DOC
 from phuber.report.aggregate import build
 from phuber.report.plots import plot, plot_memorisation

@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from phuber.files import atomic_write
+from phuber.core.files import atomic_write
 from phuber.report.read import Curve
 from phuber.report.rows import rho_text
 from phuber.report.tables import title

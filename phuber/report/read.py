@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phuber.identity import RunIdentity
+from phuber.core.identity import RunIdentity
 
 RHO = "dataset.train.corrupt_prob"
 Curve = list[tuple[int, float]]  # (epoch, value) pairs of one run

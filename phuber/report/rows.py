@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from phuber.identity import RunIdentity, key
+from phuber.core.identity import RunIdentity, key
 from phuber.report.read import RHO
 
 LOSS_LABELS = {
@@ -55,7 +55,7 @@ class Row:
     """One row of a table: an identity without ρ. Rows are equal when their settings are
     (canonically: ``1 == 1.0``); ``identity`` is any one of the row's runs'."""
 
-    key: str  # the identity's settings without ρ, canonical (phuber.identity.key)
+    key: str  # the identity's settings without ρ, canonical (phuber.core.identity.key)
     identity: RunIdentity = field(compare=False, hash=False)
 
     @classmethod

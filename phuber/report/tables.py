@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from phuber.files import atomic_write
+from phuber.core.files import atomic_write
 from phuber.report.aggregate import SOURCES
 from phuber.report.rows import Table, rho_text
 

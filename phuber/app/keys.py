@@ -1,0 +1,79 @@
+"""Keys added on the command line that nothing reads: ``+hparams.epoch=1`` is refused, naming
+the closest known key, rather than ignored."""
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from phuber.core.checks import Problem
+from phuber.training.config import CONF
+
+
+def added_key_problems(
+    cfg: DictConfig, overrides: Iterable[str], groups: Iterable[str], config_name: str
+) -> list[Problem]:
+    """The keys added with ``+key=value`` or ``++key=value`` that nothing reads (a typo such as
+    ``+hparams.epoch=1`` would otherwise be ignored), each naming the closest known key.
+
+    The known keys are those of the config composed without these additions. Appending a config
+    group (``+experiment=...``) is fine, and so is an argument added to a node that builds a class
+    (``+loss.reduction=sum``): building it judges the argument.
+    """
+    groups = set(groups)
+    added: dict[str, tuple[str, str]] = {}  # key → (value, the override)
+    for override in overrides:
+        if not override.startswith("+"):
+            continue
+        key, _, value = override.lstrip("+").partition("=")
+        if key in groups or "/" in key or key.split(".")[0] == "hydra":
+            continue
+        parent = key.rpartition(".")[0]
+        if parent and OmegaConf.select(cfg, f"{parent}._target_") is not None:
+            continue
+        added[key] = (value, override)
+    if not added:
+        return []
+    removed = {override for _, override in added.values()}
+    pristine = _compose(config_name, [o for o in overrides if o not in removed])
+    known = sorted(set(_flat_keys(OmegaConf.to_container(pristine, resolve=False))))
+    problems = []
+    for key, (value, _) in added.items():
+        if key in known:  # ++key=value on a key the config has: a plain assignment
+            continue
+        depth = key.count(".")  # a key's likeliest intended twin lies at its own depth
+        same_depth = [k for k in known if k.count(".") == depth]
+        close = difflib.get_close_matches(key, same_depth, n=1, cutoff=0.6)
+        close = close or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see python train.py --help"
+        problems.append(
+            Problem(
+                "",  # a key nothing reads: no check depends on it
+                f"{key}={value}: unknown key, nothing reads it; {hint} (+key adds a new key; to "
+                f"set an existing one, drop the +)",
+            )
+        )
+    return problems
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose ``config_name`` again, inside a Hydra app or (a launcher's worker) from its
+    primary config folder."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name, overrides)
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose(config_name, overrides)
+
+
+def _flat_keys(tree: Any, prefix: str = "") -> list[str]:
+    """Every key and every ancestor key, dotted: ``{"a": {"b": 1}}`` → ``["a", "a.b"]``."""
+    keys = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            keys += [path, *_flat_keys(value, f"{path}.")]
+    return keys

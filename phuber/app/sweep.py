@@ -1,0 +1,117 @@
+"""A sweep is one unit: every job runs, the sweep ends with one summary of what each job did, and
+its exit status says whether every job succeeded.
+
+Each job's entry point (``phuber.app.cli``) returns a ``JobOutcome`` (a refused or failed job too,
+so the others still run); the sweeper (``hydra_plugins.phuber_sweeper``, Hydra's basic sweeper
+with this at its end) gathers them from whichever launcher ran the jobs, prints the summary,
+records it in ``sweep.json`` in the sweep directory (one entry per launch) and exits non-zero if
+any job failed. Imports nothing heavy.
+"""
+
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from phuber.core.files import save_json
+
+EXIT_FAILED = 2
+SUMMARY = "sweep.json"
+
+
+@dataclass
+class JobOutcome:
+    """What one job did: ``completed`` (trained or evaluated now), ``skipped`` (its run dir held
+    the result already) or ``failed`` (refused or stopped by an error; ``detail`` says why)."""
+
+    status: str
+    detail: str = ""
+
+
+@dataclass
+class JobLine:
+    """A job of the sweep as the summary shows it."""
+
+    num: int
+    overrides: list[str]
+    status: str
+    detail: str
+
+
+def one_line(message: str, limit: int = 300) -> str:
+    """An error message on one line: its lines joined, cut to ``limit`` characters."""
+    text = ""
+    for line in (line.strip() for line in str(message).splitlines()):
+        if line:
+            text += (" " if not text or text.endswith(":") else "; ") + line
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def job_line(num: int, overrides: list[str], value: Any, error: BaseException | None) -> JobLine:
+    """A job's line from what it returned (``value``) or raised (``error``: a defect, since the
+    entry point turns every user error into a ``JobOutcome``)."""
+    if error is not None:
+        detail = f"crashed: {type(error).__name__}: {one_line(str(error))} (traceback in its log)"
+        return JobLine(num, overrides, "failed", detail)
+    if isinstance(value, JobOutcome):
+        return JobLine(num, overrides, value.status, value.detail)
+    return JobLine(num, overrides, "completed", "")  # a task that does not report (a test's)
+
+
+def rerun_hint(sweep_dir: Path, pinned: bool) -> str:
+    """How to continue a sweep: the same command into the same sweep directory."""
+    return "the same command" + ("" if pinned else f" plus hydra.sweep.dir={sweep_dir}")
+
+
+def summary_lines(jobs: list[JobLine], sweep_dir: Path, pinned: bool) -> list[str]:
+    """The summary the sweep ends with: counts, one line per failed job (with the overrides
+    that tell it from the other jobs), what to do next."""
+    counts = Counter(job.status for job in jobs)
+    lines = [
+        f"Sweep of {len(jobs)} jobs in {sweep_dir}: {counts['completed']} completed, "
+        f"{counts['skipped']} skipped (already done), {counts['failed']} failed"
+    ]
+    shared = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
+    for job in jobs:
+        if job.status == "failed":
+            own = " ".join(o for o in job.overrides if o not in shared) or "no overrides"
+            lines.append(f"  failed #{job.num} ({own}): {job.detail}")
+    if counts["failed"]:
+        lines.append(
+            f"  fix what the failed jobs name, then run {rerun_hint(sweep_dir, pinned)}: "
+            f"completed jobs are skipped, unfinished ones resume"
+        )
+    return lines
+
+
+def finish(jobs: list[JobLine], sweep_dir: Path, pinned: bool, started: float) -> None:
+    """Print the summary, append this launch to ``sweep.json`` and exit ``EXIT_FAILED`` if a job
+    failed."""
+    lines = summary_lines(jobs, sweep_dir, pinned)
+    print("\n".join(lines), flush=True)
+    path = sweep_dir / SUMMARY
+    launches = _launches(path)
+    launches.append(
+        {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "wall_time_s": time.time() - started,
+            "jobs": [asdict(job) for job in jobs],
+        }
+    )
+    save_json(path, {"launches": launches})
+    if any(job.status == "failed" for job in jobs):
+        sys.exit(EXIT_FAILED)
+
+
+def _launches(path: Path) -> list[dict[str, Any]]:
+    """The launches ``sweep.json`` recorded before (none if it is absent or unreadable)."""
+    import json
+
+    try:
+        launches = json.loads(path.read_text()).get("launches")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return launches if isinstance(launches, list) else []

@@ -1,0 +1,39 @@
+"""LogitClip (Wei et al., ICML 2023) around any loss: the logits a loss sees are scaled to a
+bounded norm (``hparams.logit_clip=τ``)."""
+
+import torch
+from torch import nn
+
+from phuber.losses.base import checked_number, in_float32
+
+
+class LogitClip(nn.Module):
+    """LogitClip (Wei et al., ICML 2023) around any loss: each example's logit vector is scaled
+    to L2 norm at most 1/τ before the loss, z ↦ z · min(1, 1/(τ‖z‖)) (``hparams.logit_clip=τ``).
+
+    This is the paper's definition, continuous in z. The authors' published code rescales to
+    norm 1/τ only where ‖z‖ > τ (not 1/τ), which jumps at ‖z‖ = τ whenever τ ≠ 1. The scale is
+    positive, so predictions (argmax) are unchanged; only what the loss sees is bounded.
+    """
+
+    def __init__(self, loss_fn: nn.Module, tau: float) -> None:
+        super().__init__()
+        allowed = "a number > 0 whose 1/τ is a float32 too (τ: logits are clipped to norm 1/τ)"
+        ok = lambda v: v > 0 and in_float32(1 / v)  # noqa: E731
+        self.loss_fn, self.tau = loss_fn, checked_number("logit_clip", tau, ok, allowed)
+
+    def clip(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        bound = 1 / self.tau
+        norms = torch.linalg.vector_norm(logits, dim=1, keepdim=True)
+        return logits * (bound / norms.clamp(min=bound))  # no 1/0 at z = 0
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self.clip(logits), targets)
+
+    def unwrap(self, logits: torch.Tensor | None) -> tuple[nn.Module, torch.Tensor | None]:
+        """The wrapped loss and the logits it sees (for its diagnostics)."""
+        return self.loss_fn, None if logits is None else self.clip(logits)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}"

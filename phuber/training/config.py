@@ -1,0 +1,234 @@
+"""The training and evaluation configs' checks that need no built object: types, ranges, the
+device, importable targets. Values that an object can judge (a loss's τ, the noise rate, an
+optimiser's arguments) are judged by that object when it is built (``phuber.training.build``);
+this module does not restate those rules.
+"""
+
+import types
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from phuber.core.checks import (
+    BOOL,
+    SEED_ALLOWED,
+    Problem,
+    Rule,
+    between,
+    check_rules,
+    is_int,
+    is_num,
+    is_seed,
+    problem,
+    raise_problems,
+)
+
+MAX_CLASSES = 100_000  # more than any data set here; a typo beyond it would allocate a huge head
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+_RULES: list[Rule] = [
+    ("dataset.name", lambda v: isinstance(v, str), "a data set name"),
+    ("dataset.root", lambda v: isinstance(v, str) and v != "", "a folder path (a string)"),
+    ("dataset.download", *BOOL),
+    ("dataset.train.noise_seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
+    ("dataset.train.augment", *BOOL),
+    ("dataset.val.split", lambda v: v is None or between(0, 1, True)(v), "in [0, 1) or null"),
+    ("dataset.val.seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
+    ("hparams.epochs", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("hparams.batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    (
+        "hparams.grad_clip_max_norm",
+        lambda v: v is None or (is_num(v) and v > 0),
+        "a number > 0, or null for no clipping",
+    ),
+    ("hparams.optimizer.lr", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("hparams.optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("hparams.optimizer.momentum", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    (
+        "hparams.scheduler_interval",
+        lambda v: v in ("step", "epoch"),
+        "step (after every optimiser step) or epoch",
+    ),
+    ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    (
+        "eval_every",
+        lambda v: v is None or (is_int(v) and v >= 1),
+        "an integer >= 1 (epochs), or null (every epoch up to 10,000 test images, else every 10)",
+    ),
+    ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
+    ("mixed_precision", *BOOL),
+    ("tensorboard", *BOOL),
+    ("save", *BOOL),
+    ("compile", *BOOL),
+    ("auto_cpu_if_no_gpu", *BOOL),
+    ("dataset.train.use", *BOOL),
+    ("dataset.val.use", *BOOL),
+    ("dataset.test.use", *BOOL),
+]
+# Config nodes that name a class to build, and the group that chooses them.
+TARGETS = {
+    "model": "model",
+    "loss": "loss",
+    "hparams.optimizer": "hparams/optimizer",
+    "hparams.scheduler": "hparams",
+}
+
+
+def validate(cfg: DictConfig, task: str = "train", also: Iterable[Problem] = ()) -> None:
+    """Raise one ``ConfigError`` listing every problem (``also``'s first): the config's own
+    (types, ranges, the device) and, for training, those that building its objects finds
+    (``phuber.training.build``; what depends on a broken value is not built). Building runs
+    here only where the config already has problems: otherwise the trainer's own build judges
+    it once.
+
+    ``task`` is ``train`` or ``eval`` (which needs a checkpoint and no training split).
+    """
+    problems = [*also, *config_problems(cfg, task)]
+    if problems and task == "train":
+        from phuber.training.build import build_problems  # torch
+
+        broken = {p.key for p in problems if isinstance(p, Problem) and p.key}
+        problems += build_problems(cfg, broken)
+    raise_problems(problems)
+
+
+def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
+    """Every bad value that needs no built object: key, value and what is allowed."""
+    from phuber.datasets.registry import DATASETS, dataset_info
+
+    problems = check_rules(cfg, _RULES)
+
+    def bad(key: str, value: Any, allowed: str) -> None:
+        problems.append(problem(key, value, allowed))
+
+    name = OmegaConf.select(cfg, "dataset.name")
+    model = OmegaConf.select(cfg, "model._target_", default="")
+    module = OmegaConf.select(cfg, "dataset.module")
+    try:
+        info = dataset_info(cfg.dataset) if "dataset" in cfg else None
+    except KeyError:
+        info = None
+    except Exception as err:  # the extension's module: ImportError, or its own defect
+        info = None
+        allowed = f"an importable module that registers the data set ({type(err).__name__}: {err})"
+        bad("dataset.module", module, allowed)
+    if info is None and isinstance(name, str) and module is None:
+        bad("dataset.name", name, f"one of {sorted(DATASETS)}")
+    elif info is None and isinstance(name, str):
+        bad("dataset.name", name, f"a data set that dataset.module={module!r} registers")
+    if task == "train" and "hparams" not in cfg:
+        model_name = str(model).rsplit(".", 1)[-1].lower()
+        recipes = " or ".join(f"hparams={p.stem}" for p in sorted(CONF.glob("hparams/*.yaml")))
+        bad(
+            "hparams",
+            None,
+            f"a training recipe: there is none for this model (conf/hparams/{model_name}.yaml); "
+            f"choose one, e.g. {recipes}",
+        )
+    for key, group in TARGETS.items():
+        node = OmegaConf.select(cfg, key, default="<absent>")
+        if isinstance(node, str) and node == "<absent>":
+            continue
+        if not (isinstance(node, DictConfig) and "_target_" in node):
+            bad(key, node, f"a config node with a _target_; choose one with {group}=NAME")
+        elif (missing := _unimportable(node._target_)) is not None:
+            bad(
+                f"{key}._target_",
+                node._target_,
+                f"a class or function phuber can import ({missing})",
+            )
+    if task == "train" and OmegaConf.select(cfg, "dataset.train.use") is False:
+        bad("dataset.train.use", False, "true to train (false is for eval.py)")
+    classes = OmegaConf.select(cfg, "dataset.num_classes", default="<absent>")
+    if classes != "<absent>" and not (is_int(classes) and 2 <= classes <= MAX_CLASSES):
+        bad("dataset.num_classes", classes, f"an integer in [2, {MAX_CLASSES}]")
+    elif OmegaConf.select(cfg, "model.num_classes", default=classes) != classes:
+        value = OmegaConf.select(cfg, "model.num_classes")
+        bad("model.num_classes", value, f"{classes}, the dataset.num_classes of {name}")
+    if str(model).endswith("LeNet") and info is not None and info.size != 28:
+        others = " or ".join(f"model={p.stem}" for p in sorted(CONF.glob("model/resnet*.yaml")))
+        bad(
+            "model",
+            "lenet",
+            f"used with 28×28 data; {name} images are {info.size}×{info.size}: choose {others}",
+        )
+    checkpoint = OmegaConf.select(cfg, "checkpoint")
+    if task == "eval" and not checkpoint:
+        bad(
+            "checkpoint",
+            checkpoint,
+            "the path of a saved model, e.g. checkpoint=outputs/…/final_model.pt",
+        )
+    elif checkpoint is not None and not _is_file(checkpoint):
+        bad("checkpoint", checkpoint, "an existing file")
+    if task == "eval" and not any(
+        OmegaConf.select(cfg, f"dataset.{split}.use") is True for split in ("train", "val", "test")
+    ):
+        bad("dataset.test.use", OmegaConf.select(cfg, "dataset.test.use"), _NOTHING_TO_EVALUATE)
+    return problems + _device_problems(cfg)
+
+
+_NOTHING_TO_EVALUATE = (
+    "true, or dataset.train.use / dataset.val.use true: with every split off there is nothing "
+    "to evaluate"
+)
+
+
+def _device_problems(cfg: DictConfig) -> list[Problem]:
+    """The device must exist on this machine (or CUDA fall back to the CPU when allowed)."""
+    import torch
+
+    name = OmegaConf.select(cfg, "device", default="cpu")
+    try:
+        if not isinstance(name, str):
+            raise TypeError(name)
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        return [problem("device", name, "a torch device such as cpu, cuda or cuda:0")]
+    here = "cpu" + (f", cuda:0…cuda:{torch.cuda.device_count() - 1}" if _cuda() else "")
+    if device.type == "cuda":
+        auto_cpu = OmegaConf.select(cfg, "auto_cpu_if_no_gpu", default=True)
+        if not _cuda() and auto_cpu is not True:
+            allowed = (
+                f"a device of this machine ({here}); CUDA is not available: use device=cpu, or "
+                f"auto_cpu_if_no_gpu=true"
+            )
+            return [problem("device", name, allowed)]
+        if _cuda() and (device.index or 0) >= torch.cuda.device_count():
+            return [problem("device", name, f"a device of this machine ({here})")]
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        return [problem("device", name, f"a device of this machine ({here}); MPS is not here")]
+    elif device.type not in ("cpu", "cuda", "mps"):
+        return [problem("device", name, f"cpu, cuda[:N] or mps (this machine has {here})")]
+    return []
+
+
+def _unimportable(target: Any) -> str | None:
+    """Why ``target`` cannot be imported, or ``None`` if it can."""
+    from hydra.utils import get_object
+
+    if not isinstance(target, str):
+        return f"a dotted name, not a {type(target).__name__}"
+    try:
+        found = get_object(target)
+    except Exception as err:  # ImportError, AttributeError, ValueError of a malformed name
+        return " ".join(str(err).split())[:160]
+    if isinstance(found, types.ModuleType) or not callable(found):
+        return f"{target} is a {type(found).__name__}"
+    return None
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _is_file(path: Any) -> bool:
+    try:
+        return isinstance(path, str) and Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
