@@ -22,12 +22,15 @@ LABELS_FILE = "noisy_labels.npz"
 SUFFIXES = (".npy", ".npz", ".json")
 
 
-def sha256(path: str | Path) -> str:
-    """The hex SHA-256 of a file's bytes (a ``DataError`` naming it if it cannot be read)."""
+def sha256(path: str | Path, key: str | None = None) -> str:
+    """The hex SHA-256 of a file's bytes (a ``DataError`` naming it, and the config ``key`` that
+    gave it, if it cannot be read)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
+        return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
+    except (OSError, ValueError) as err:
+        where = f"{key}={str(path)!r}" if key else str(path)
+        reason = getattr(err, "strerror", None) or err
+        raise DataError(f"{where}: cannot be read ({reason})") from None
 
 
 def label_bytes(noisy: np.ndarray, clean: np.ndarray, num_classes: int) -> bytes:

@@ -22,7 +22,9 @@ def run_identity(cfg: DictConfig, seed: Any = "config") -> RunIdentity:
     seed = cfg.seed if seed == "config" else seed
     by_content = {}
     if (label_file := OmegaConf.select(cfg, "dataset.train.label_file")) is not None:
-        by_content["dataset.train.label_file"] = f"sha256:{sha256(label_file)}"
+        by_content["dataset.train.label_file"] = (
+            f"sha256:{sha256(label_file, 'dataset.train.label_file')}"
+        )
     if (source := OmegaConf.select(cfg, "loss.estimate_from")) is not None:
         digest = hashlib.sha256(key(source_settings(source)).encode()).hexdigest()
         by_content["loss.estimate_from"] = f"run:{digest[:16]}"
