@@ -1,10 +1,15 @@
 """Every loss phuber trains with: the paper's (``paper``), the robust-loss baselines
-(``robust``), the forward correction (``forward``) and LogitClip around any of them
+(``robust``), the forward correction (``forward``), the methods of 2020–2025 (``ogc``,
+``negative``, ``divergence``, ``eps_softmax``, ``smoothing``) and LogitClip around any of them
 (``logit_clip``), on the public bases ``Loss`` and ``TargetProbLoss`` (``base``)."""
 
-from phuber.losses.base import Loss, Reduction, TargetProbLoss
+from phuber.losses.base import Loss, Reduction, StepContext, TargetProbLoss
+from phuber.losses.divergence import JensenShannon
+from phuber.losses.eps_softmax import ECEandMAE, EFLandMAE
 from phuber.losses.forward import ForwardCorrectedCrossEntropy, attach_transition
 from phuber.losses.logit_clip import LogitClip
+from phuber.losses.negative import NCEandNNCE, NFLandNNFL
+from phuber.losses.ogc import OGC_CE, OGC_FL, OGC_GCE, OptimizedGradientClipping
 from phuber.losses.paper import (
     CrossEntropy,
     GeneralizedCrossEntropy,
@@ -22,22 +27,35 @@ from phuber.losses.robust import (
     SymmetricCrossEntropy,
     TaylorCrossEntropy,
 )
+from phuber.losses.smoothing import GeneralizedLabelSmoothing, NegativeLabelSmoothing
 
 __all__ = [
+    "OGC_CE",
+    "OGC_FL",
+    "OGC_GCE",
     "AsymmetricGeneralizedCrossEntropy",
     "Bootstrapping",
     "CrossEntropy",
+    "ECEandMAE",
+    "EFLandMAE",
     "FocalLoss",
     "ForwardCorrectedCrossEntropy",
     "GeneralizedCrossEntropy",
+    "GeneralizedLabelSmoothing",
+    "JensenShannon",
     "LogitClip",
     "Loss",
     "MeanAbsoluteError",
+    "NCEandNNCE",
+    "NFLandNNFL",
+    "NegativeLabelSmoothing",
     "NormalizedCEMeanAbsoluteError",
     "NormalizedCEReverseCE",
+    "OptimizedGradientClipping",
     "PHuberCrossEntropy",
     "PHuberGeneralizedCrossEntropy",
     "Reduction",
+    "StepContext",
     "SymmetricCrossEntropy",
     "TargetProbLoss",
     "TaylorCrossEntropy",

@@ -9,7 +9,8 @@ half-precision logits are upcast to float32 (under autocast too). Branches are s
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -44,20 +45,54 @@ def checked_number(name: str, value: object, ok: Callable[[float], bool], allowe
     return float(value)
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What the trainer tells a loss before each training step (``Loss.set_context``): the
+    learning rate of the optimiser step being taken, the epoch (0-based) and the global step.
+    Python numbers, read without a host sync."""
+
+    lr: float
+    epoch: int
+    step: int
+
+
 class Loss(nn.Module):
     """Base class: subclasses map the log-softmax (shape ``(N, K)``, float32) and the targets to
     the per-example loss. The log-softmax is computed once, in float32 with autocast off.
 
     ``name`` is the loss's config name (``conf/loss/<name>.yaml``), used to label runs.
+
+    What a loss may need beyond logits and targets comes through three narrow hooks, so the
+    trainer never reaches into a loss nor a loss into the optimiser: ``context`` (the last
+    ``StepContext``: learning rate, epoch, step), ``penalty(parameters)`` (a term on the model's
+    parameters added to the training loss, e.g. ANL's L1), and ``diagnostics()`` (numbers recorded
+    per epoch, e.g. OGC's threshold). A ``stateful`` loss keeps state across steps (OGC's queue):
+    it is saved in checkpoints (``state_dict``: buffers and ``get_extra_state``), changes only in
+    training mode (evaluation puts the loss in eval mode), and is refused where a loss is called
+    per example (``grad_clip_mode=per_example``).
     """
 
     name: str
+    stateful: bool = False
+    penalizes: bool = False  # whether penalty() returns a term
 
     def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
             raise InvalidValue("reduction", reduction, "'mean', 'sum' or 'none'")
         self.reduction = reduction
+        self.context: StepContext | None = None
+
+    def set_context(self, context: StepContext) -> None:
+        self.context = context
+
+    def penalty(self, parameters: Iterable[torch.Tensor]) -> torch.Tensor | None:
+        """A term on the model's parameters added to the training loss (none by default)."""
+        return None
+
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers to record per epoch (host values: no sync); none by default."""
+        return {}
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

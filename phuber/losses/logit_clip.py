@@ -1,6 +1,8 @@
 """LogitClip (Wei et al., ICML 2023) around any loss: the logits a loss sees are scaled to a
 bounded norm (``hparams.logit_clip=τ``)."""
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -30,6 +32,25 @@ class LogitClip(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(self.clip(logits), targets)
+
+    # The hooks of phuber.losses.base.Loss, handed to the loss inside.
+    @property
+    def stateful(self) -> bool:
+        return getattr(self.loss_fn, "stateful", False)
+
+    @property
+    def penalizes(self) -> bool:
+        return getattr(self.loss_fn, "penalizes", False)
+
+    def set_context(self, context: Any) -> None:
+        if hasattr(self.loss_fn, "set_context"):
+            self.loss_fn.set_context(context)
+
+    def penalty(self, parameters: Any) -> torch.Tensor | None:
+        return self.loss_fn.penalty(parameters) if hasattr(self.loss_fn, "penalty") else None
+
+    def diagnostics(self) -> dict[str, float]:
+        return self.loss_fn.diagnostics() if hasattr(self.loss_fn, "diagnostics") else {}
 
     def unwrap(self, logits: torch.Tensor | None) -> tuple[nn.Module, torch.Tensor | None]:
         """The wrapped loss and the logits it sees (for its diagnostics)."""

@@ -2,7 +2,7 @@
 table per data set, model and noise type, each labelled by its loss, parameters and whatever
 else tells it apart from the other rows of its table."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,43 @@ LOSS_LABELS = {
     "focal": "Focal",
     "bootstrap": "Bootstrap",
     "forward": "Forward (true T)",
+    "ogc_ce": "OGC-CE",
+    "ogc_fl": "OGC-FL",
+    "ogc_gce": "OGC-GCE",
+    "nce_nnce": "ANL-CE (NCE+NNCE)",
+    "nfl_nnfl": "ANL-FL (NFL+NNFL)",
+    "js": "JS",
+    "ece_mae": "ε-softmax CE+MAE",
+    "efl_mae": "ε-softmax FL+MAE",
+    "label_smoothing": "LS",
+    "nls": "NLS",
 }
 LOSS_ORDER = list(LOSS_LABELS)
-PARAM_SYMBOLS = {"tau": "τ", "alpha": "α", "beta": "β", "gamma": "γ"}
-# Parameters left out of a label at their usual value: GCE's q, focal's detached weight.
-_UNSAID = {("gce", "q"): 0.7, ("phuber_gce", "q"): 0.7, ("focal", "detach_weight"): True}
+PARAM_SYMBOLS = {
+    "tau": "τ",
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "epsilon": "ε",
+    "pi1": "π₁",
+    "smooth_rate": "r",
+    "time_frame_s": "s",
+    "queue_size_q": "queue",
+}
+# Parameters left out of a label at their usual value: GCE's q, focal's detached weight, the
+# clamps of ANL and the search settings of OGC.
+_UNSAID = {
+    ("gce", "q"): 0.7,
+    ("phuber_gce", "q"): 0.7,
+    ("ogc_gce", "q"): 0.7,
+    ("focal", "detach_weight"): True,
+    ("label_smoothing", "warmup_epochs"): 0,
+    ("nce_nnce", "min_prob"): 1e-7,
+    ("nfl_nnfl", "min_prob"): 1e-7,
+    **{(f"ogc_{b}", "binary_search_tol"): 1e-7 for b in ("ce", "fl", "gce")},
+    **{(f"ogc_{b}", "binary_search_max_iter"): 10 for b in ("ce", "fl", "gce")},
+}
 # The settings of the paper's tables: only runs with these are compared with its numbers (and
 # the earlier reproduction's), besides symmetric noise and global clipping.
 PAPER_SETTINGS = {
@@ -70,9 +102,10 @@ class Row:
         noise = f"human ({human})" if human else ident.get("dataset.train.noise_type", "symmetric")
         return (ident.get("dataset.name"), ident.model, noise)
 
-    def label(self, varying: list[str], raw: bool = False) -> str:
+    def label(self, varying: list[str], raw: bool = False, usual: dict | None = None) -> str:
         """The loss with its parameters and clipping, then ``key=value`` for each ``varying``
-        setting (``raw``: values as canonical JSON, which no two distinct values share)."""
+        setting whose value is not the table's ``usual`` one for it (``raw``: values as
+        canonical JSON, which no two distinct values share)."""
         ident = self.identity
         label, params = _loss_label(ident)
         clip = ident.get("hparams.grad_clip_max_norm")
@@ -87,7 +120,9 @@ class Row:
         for name, value in params.items():
             if key(value) != key(_UNSAID.get((ident.loss, name), "<shown>")):
                 label += f" {PARAM_SYMBOLS.get(name, name)}={_num(value)}"
+        usual = usual or {}
         shown = [(k, ident.settings.get(k, _ABSENT)) for k in varying]
+        shown = [(k, v) for k, v in shown if k not in usual or key(v) != usual[k]]
         extra = [f"{k}={key(v) if raw and v != _ABSENT else _num(v)}" for k, v in shown]
         return label + (f", {', '.join(extra)}" if extra else "")
 
@@ -122,8 +157,10 @@ class Row:
 
 def labels(rows: list[Row]) -> dict[Row, str]:
     """A label per row, unique within its table: the loss with its parameters and clipping, plus
-    every other setting that differs between the rows; where two labels still coincide (values
-    that print alike, such as 1 and '1'), every differing setting as canonical JSON."""
+    every other setting that differs between the rows where it is not the value most rows have
+    (ANL's weight decay 0 among runs with 1e-3 shows on ANL's rows only); if labels coincide,
+    every differing setting on every row; where two still do (values that print alike, such as
+    1 and '1'), every differing setting as canonical JSON."""
     keys = sorted({k for row in rows for k in row.identity.settings} - {RHO})
 
     def differing(exclude: tuple[str, ...]) -> list[str]:
@@ -134,10 +171,26 @@ def labels(rows: list[Row]) -> dict[Row, str]:
             and len({key(row.identity.settings.get(k, _ABSENT)) for row in rows}) > 1
         ]
 
+    def modes(varying: list[str]) -> dict[str, str]:
+        """The value more rows have than any other, per setting (none where two tie)."""
+        found = {}
+        for k in varying:
+            counts = Counter(key(row.identity.settings.get(k, _ABSENT)) for row in rows)
+            (first, n), *rest = counts.most_common(2)
+            if not rest or rest[0][1] < n:
+                found[k] = first
+        return found
+
     named: dict[Row, str] = {}
-    passes = ((differing(_LABELLED), False), (differing(()), False), (differing(()), True))
-    for varying, raw in passes:
-        named = {row: row.label(varying, raw) for row in rows}
+    labelled = differing(_LABELLED)
+    passes = (
+        (labelled, False, modes(labelled)),
+        (labelled, False, None),
+        (differing(()), False, None),
+        (differing(()), True, None),
+    )
+    for varying, raw, usual in passes:
+        named = {row: row.label(varying, raw, usual) for row in rows}
         if len(set(named.values())) == len(named):
             return named
     seen: dict[str, int] = defaultdict(int)  # labels that still coincide: numbered, never merged

@@ -24,6 +24,29 @@ def _cell(c: dict | None) -> str:
     return f"{c['mean']:.1f}{spread}{best} (n={c['n']})"
 
 
+def average_ranks(rows: dict[str, dict[float, dict]]) -> dict[str, tuple[float, int]]:
+    """Per row, its mean rank over the table's noise rates and how many rates it has: at each
+    rate the rows with a cell there are ranked by mean accuracy (1 = best, ties share the mean
+    of their ranks), as robust-loss papers rank methods across noise settings."""
+    ranks: dict[str, list[float]] = {label: [] for label in rows}
+    for rho in {rho for row in rows.values() for rho in row}:
+        means = sorted((row[rho]["mean"], label) for label, row in rows.items() if rho in row)
+        means.reverse()
+        i = 0
+        while i < len(means):
+            j = i
+            while j + 1 < len(means) and means[j + 1][0] == means[i][0]:
+                j += 1
+            for _, label in means[i : j + 1]:
+                ranks[label].append((i + j) / 2 + 1)
+            i = j + 1
+    return {label: (sum(r) / len(r), len(r)) for label, r in ranks.items() if r}
+
+
+def _rank_text(rank: tuple[float, int], total: int) -> str:
+    return f"{rank[0]:.1f}" + ("" if rank[1] == total else f" ({rank[1]} of {total})")
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines: list[str] = []
     for table, rows in report["groups"].items():
@@ -36,10 +59,17 @@ def markdown(report: dict[str, Any]) -> str:
                 "accuracy over the epochs it was scored (the early-stopping oracle).",
                 "",
             ]
-        lines += [f"| loss | {heads} |", "|:--|" + "--:|" * len(rhos)]
+        lines += [
+            "*avg rank*: the mean over the noise rates of the row's rank by mean accuracy "
+            "(1 = best; where a row lacks rates, over those it has).",
+            "",
+        ]
+        lines += [f"| loss | {heads} | avg rank |", "|:--|" + "--:|" * (len(rhos) + 1)]
+        ranks = average_ranks(rows)
         has_refs = False
         for label, row in rows.items():
-            lines.append(f"| {label} | " + " | ".join(_cell(row.get(rho)) for rho in rhos) + " |")
+            cells = " | ".join(_cell(row.get(rho)) for rho in rhos)
+            lines.append(f"| {label} | {cells} | {_rank_text(ranks[label], len(rhos))} |")
             has_refs |= any(c["refs"] for c in row.values())
         lines.append("")
         if has_refs:
@@ -77,6 +107,7 @@ CSV_HEAD = [
     "best_test_acc_mean",
     "best_test_acc_std",
     *(f"{s}_{k}" for s in SOURCES.values() for k in ("mean", "diff")),
+    "avg_rank",
     "settings",
 ]
 
@@ -85,6 +116,7 @@ def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
     """One row per cell, in ``CSV_HEAD``'s order."""
     out = []
     for table, rows in report["groups"].items():
+        ranks = average_ranks(rows)
         for label, row in rows.items():
             for rho, c in sorted(row.items()):
                 line = [*table, label, c["loss"], c["loss_params"]]
@@ -94,7 +126,7 @@ def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
                 for source in SOURCES.values():
                     ref = c["refs"].get(source)
                     line += [ref[0], round(c["mean"] - ref[0], 3)] if ref else ["", ""]
-                out.append([*line, c["row"]])
+                out.append([*line, round(ranks[label][0], 3), c["row"]])
     return out
 
 

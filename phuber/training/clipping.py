@@ -101,6 +101,14 @@ class GradientStep:
                 f"gradient depends on the whole batch) and {type(model).__name__} has "
                 f"BatchNorm; use grad_clip_mode=logit, or model=lenet"
             )
+        if mode == "per_example" and (
+            getattr(loss_fn, "stateful", False) or getattr(loss_fn, "penalizes", False)
+        ):
+            raise ConfigError(
+                f"{key}: the loss ({type(loss_fn).__name__}) keeps state across steps or adds a "
+                f"term on the parameters, which a per-example gradient cannot hold (it would "
+                f"update once per example); use grad_clip_mode=global or logit"
+            )
         if mode == "per_example" and precision.dtype is not None:
             raise ConfigError(f"{key} runs in float32: set mixed_precision=false")
         if mode == "logit" and precision.dtype == torch.float16:
@@ -109,6 +117,7 @@ class GradientStep:
         self.model, self.forward, self.loss_fn = model, forward, loss_fn
         self.optimizer, self.precision = optimizer, precision
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.penalizes = getattr(loss_fn, "penalizes", False)
 
     def __call__(
         self, images: torch.Tensor, labels: torch.Tensor
@@ -128,6 +137,9 @@ class GradientStep:
             if self.mode == "logit":
                 clip_logit_gradients(logits, self.max_norm, n_clipped)
             loss = self.loss_fn(logits, labels)
+            penalty = self.loss_fn.penalty(self.params) if self.penalizes else None
+            if penalty is not None:
+                loss = loss + penalty
         self.precision.scaler.scale(loss).backward()
         self.precision.scaler.unscale_(self.optimizer)
         if self.max_norm is None or self.mode != "global":

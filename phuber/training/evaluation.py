@@ -36,8 +36,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean loss and accuracy on ``split.labels``; on a noisy split also the accuracy on the
     true labels (``clean_acc``). One host sync at the end."""
-    was_training = model.training
+    was_training, loss_was_training = model.training, loss_fn.training
     model.eval()
+    loss_fn.eval()  # a stateful loss (OGC's queue) never learns from evaluation
     sums = Sums(split.labels.device, names=EVAL_SUM_NAMES)
     for start in range(0, len(split), batch_size):
         end = start + batch_size
@@ -51,6 +52,7 @@ def evaluate(
             clean_correct=(pred == split.clean_labels[start:end]).sum(),
         )
     model.train(was_training)
+    loss_fn.train(loss_was_training)
     s = {k: v / max(len(split), 1) for k, v in sums.read().items()}
     metrics = {"loss": s["loss"], "acc": s["correct"]}
     if bool(split.is_noisy.any()):

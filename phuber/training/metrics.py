@@ -93,7 +93,8 @@ def epoch_row(
     s: dict[str, float], n: int, n_noisy: int, steps: int, loss_fn: nn.Module, clip_mode: str
 ) -> dict[str, Any]:
     """An epoch's training metrics from its sums over ``n`` examples (``n_noisy`` corrupted) and
-    ``steps`` steps; diagnostics that do not apply to the run are left out."""
+    ``steps`` steps, and the loss's own diagnostics at the epoch's end (``loss_<name>``: OGC's
+    threshold); diagnostics that do not apply to the run are left out."""
     row = {
         "train_loss": s["loss"] / n,
         "train_acc": s["correct"] / n,
@@ -108,4 +109,6 @@ def epoch_row(
         row["train_clipped_frac"] = s["clipped"] / n
     if clip_mode != "global":
         row["train_grad_clipped_frac"] = s["grad_clipped"] / n
+    if hasattr(loss_fn, "diagnostics"):
+        row.update({f"loss_{k}": v for k, v in loss_fn.diagnostics().items()})
     return row

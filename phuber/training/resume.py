@@ -43,6 +43,7 @@ class RunState:
     identity: RunIdentity
     config: dict[str, Any]
     labels_sha256: str | None = None  # of the run's noisy_labels.npz: what it trained on
+    loss_fn: nn.Module | None = None  # a stateful loss's state is saved and restored with it
 
     def to_checkpoint(self) -> dict[str, Any]:
         """The earlier reproduction's format (``epoch``, ``model``, ``optimizer``, ``scheduler``,
@@ -64,6 +65,7 @@ class RunState:
             "identity": self.identity.to_dict(),
             "config": self.config,
             "labels_sha256": self.labels_sha256,
+            "loss": self.loss_fn.state_dict() if self.loss_fn is not None else {},
         }
 
     def restore(self, path: str, state: dict[str, Any], device: torch.device) -> None:
@@ -93,6 +95,8 @@ class RunState:
                 ) from err
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if state.get("loss") and self.loss_fn is not None:
+            self.loss_fn.load_state_dict(_to_device(state["loss"], device))
         sums = state.get("sums")
         p = self.progress
         p.epoch = state["epoch"]
@@ -150,6 +154,7 @@ def resume_fields() -> dict[str, tuple]:
         "identity": (dict,),
         "config": (dict,),
         "labels_sha256": (str, none),
+        "loss": (dict,),
     }
 
 

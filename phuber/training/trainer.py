@@ -21,6 +21,7 @@ from phuber.core.identity import RunIdentity
 from phuber.datasets.labels import LABELS_FILE
 from phuber.datasets.load import Split
 from phuber.datasets.transforms import BatchTransform
+from phuber.losses.base import StepContext
 from phuber.training.build import build_parts
 from phuber.training.checkpoint import save_checkpoint
 from phuber.training.evaluation import evaluate
@@ -64,6 +65,7 @@ class Trainer:
         self.gradient_step = parts.gradient_step
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
+        self.loss_context = hasattr(self.loss_fn, "set_context")
         self.data = load_run_data(cfg, parts)
         self.train_set, self.val_set, self.test_set = self.data.train, self.data.val, self.data.test
         self.eval_transform = self.data.eval_transform
@@ -88,6 +90,7 @@ class Trainer:
             self.identity,
             OmegaConf.to_container(cfg, resolve=True),
             self.data.labels_sha256,
+            self.loss_fn,
         )
         if resume_from is not None:
             self.state.restore(*resume_from, self.device)
@@ -170,16 +173,16 @@ class Trainer:
         step_counter = torch.full((), p.global_step, device=self.device)
         epoch_start = time.perf_counter()
         self.model.train()
+        quiet = not sys.stderr.isatty()
         bar = tqdm.trange(
-            p.step_in_epoch,
-            steps,
-            desc=f"Epoch {p.epoch}",
-            leave=False,
-            disable=not sys.stderr.isatty(),
+            p.step_in_epoch, steps, desc=f"Epoch {p.epoch}", leave=False, disable=quiet
         )
         for step in bar:
             index = perm[step * batch_size : (step + 1) * batch_size]
             images, labels = self.train_transform(data.images[index]), data.labels[index]
+            if self.loss_context:  # the lr of this very step (OGC), the epoch (NLS's warm-up)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.loss_fn.set_context(StepContext(lr, p.epoch, p.global_step))
             logits, loss, grad_norm, n_clipped = self.gradient_step(images, labels)
             self.precision.scaler.step(self.optimizer)
             self.precision.scaler.update()
