@@ -3,6 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/bench.py                      # LeNet, ResNet-18, ResNet-50
     OMP_NUM_THREADS=1 python benchmarks/bench.py --cases lenet --steps 300 --device cuda
     OMP_NUM_THREADS=1 python benchmarks/bench.py --cases --process --reference-repo ../dmizr_phuber
+    OMP_NUM_THREADS=1 python benchmarks/bench.py --cases --process --only grid train \
+        --reference-repo ../dmizr_phuber                               # the grid and one run
     python benchmarks/bench.py --tiny                                 # seconds; for the test suite
 
 "Ours" is phuber's path: uint8 images resident on the device, batches drawn by index, normalisation
@@ -93,7 +95,7 @@ def batch_size(name: str, tiny: bool) -> int:
     return 4 if tiny else CASES[name]["batch"]
 
 
-def run_ours(name: str, steps: int, device: torch.device, tiny: bool, start: float) -> dict:
+def run_ours(name: str, steps: int, device: torch.device, tiny: bool, start: float, compiled=None):
     case = CASES[name]
     images_np, labels_np, source = load_case(name, tiny)
     images = torch.from_numpy(images_np).to(device)
@@ -102,6 +104,7 @@ def run_ours(name: str, steps: int, device: torch.device, tiny: bool, start: flo
     gen = torch.Generator(device).manual_seed(0)
     transform = BatchTransform(info.mean, info.std, device, case["augment"], generator=gen)
     model, optimizer = make_model(name, device, ours=True)
+    forward = torch.compile(model, backend=compiled) if compiled else model  # a backend's name
     cuda = device.type == "cuda"
     loss_fn, batch = PHuberCrossEntropy(tau=10), batch_size(name, tiny)
     sums = torch.zeros(2, device=device)
@@ -113,7 +116,7 @@ def run_ours(name: str, steps: int, device: torch.device, tiny: bool, start: flo
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            logits = model(x)
+            logits = forward(x)
             loss = loss_fn(logits, labels[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -244,7 +247,12 @@ def process_commands(args: argparse.Namespace, root: Path) -> dict[str, tuple[li
         theirs = None
     stand_in = [py, str(ROOT / "benchmarks" / "reference_train.py"), "--device", args.device]
     stand_in += ["--workers", str(args.workers), "--root", str(root), "--dataset", "mnist"]
+    grid = ["--multirun", "loss=ce,gce", "dataset.train.corrupt_prob=0.2,0.4", "hparams.epochs=1"]
     return {
+        "grid: 2 losses x 2 rates, 1 epoch": (  # --multirun as users type it, each side's default
+            [py, ours, *grid, *shape, "seed=0"],
+            [*theirs, *grid] if theirs else None,
+        ),
         "train: 1 epoch": (
             [py, ours, *shape, "hparams.epochs=1", "seed=0"],
             [*theirs, "hparams.epochs=1"] if theirs else stand_in,
@@ -270,7 +278,11 @@ def process_benchmark(args: argparse.Namespace) -> dict:
     env["MPLBACKEND"] = "Agg"
     root = Path(tempfile.mkdtemp(prefix="phuber_bench_data_"))
     _mnist_layout(root)  # untimed
-    commands = process_commands(args, root)
+    commands = {
+        c: pair
+        for c, pair in process_commands(args, root).items()
+        if not args.only or any(c.startswith(o) for o in args.only)
+    }
     times: dict[str, dict[str, list[float]]] = {c: {"ours": [], "reference": []} for c in commands}
     failed: dict[str, str] = {}  # case → why the reference could not run it (then it is dropped)
     for _ in range(args.repeats):
@@ -329,6 +341,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--tiny", action="store_true", help="256 random images, a few steps")
     parser.add_argument("--process", action="store_true", help="time whole processes")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved process repeats")
+    parser.add_argument("--only", nargs="*", help="process cases starting with these (grid, ...)")
     parser.add_argument(
         "--reference-repo", type=Path, default=None, help="a checkout of dmizr/phuber"
     )

@@ -72,13 +72,17 @@ def cli(tmp_path, monkeypatch, capsys) -> Iterator[Callable[..., tuple[int, str]
     """``cli("train.py", *args)`` runs a script's real entry point (argument parsing, Hydra,
     ``phuber.cli``'s error handling, the exit status) in this process, from ``tmp_path``, and
     returns ``(exit status, stdout + stderr)``: the CLI as a user meets it, without the 3–4 s of
-    a new interpreter's imports."""
+    a new interpreter's imports. A ``--multirun`` without a launcher runs on Hydra's basic
+    launcher here (its jobs in this process, where the test's patches hold); the default
+    parallel launcher is tested in a process of its own (``tests/test_launchers.py``)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
 
     def _run(script: str, *args: str) -> tuple[int, str]:
+        if "--multirun" in args and not any(a.startswith("hydra/launcher=") for a in args):
+            args = (*args, "hydra/launcher=basic")
         monkeypatch.setattr(sys, "argv", [script, *args])
         code = 0
         try:

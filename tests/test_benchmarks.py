@@ -1,6 +1,6 @@
 import json
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 def test_benchmark_tiny_mode(tmp_path):
@@ -17,3 +17,33 @@ def test_benchmark_tiny_mode(tmp_path):
         for key in ("images_per_s", "epoch_time_s", "time_to_first_step_s", "peak_rss_mib"):
             assert rows[pipeline][key] > 0, (pipeline, key)
     assert rows["speedup"] > 0 and "ours/ref" in result.stdout
+
+
+def test_gpu_check_pieces_on_the_cpu(tmp_path):
+    """benchmarks/gpu.sh's pieces, as its --dry-run runs them, without its two training
+    processes (they are train.py's commands; composed here): the throughput loop eager and
+    through dynamo, and data files our readers accept, the colours learnable."""
+    import sys
+
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_check
+    from test_docs import compose_each
+
+    from phuber.datasets.load import load_arrays
+
+    rates = gpu_check.throughput(torch.device("cpu"), dry=True, case="lenet")  # as ResNet-50's
+    assert rates["eager"]["images_per_s"] > 0 and rates["compiled"]["images_per_s"] > 0
+    gpu_check.write_digits(tmp_path / "digits", 256, 64)
+    images, labels = load_arrays("mnist", tmp_path / "digits", train=True)
+    assert images.shape == (256, 1, 28, 28) and labels.max() <= 9
+    gpu_check.write_colours(tmp_path / "colours", per_batch=40, n_test=32)
+    images, labels = load_arrays("cifar10", tmp_path / "colours", train=True)
+    means = np.stack([images[labels == c].float().mean((0, 2, 3)).numpy() for c in range(10)])
+    assert images.shape == (200, 3, 32, 32) and np.ptp(means, axis=0).min() > 20
+    grid = gpu_check.grid_args("cpu", tmp_path / "digits", tmp_path / "grid")
+    compose_each("train", [a for a in grid if a != "--multirun"], "gpu_check grid")
+    compose_each("train", gpu_check.resnet18_args("cpu", tmp_path, tmp_path / "r", 8), "resnet18")
+    assert (ROOT / "benchmarks" / "gpu.sh").stat().st_mode & 0o111  # executable

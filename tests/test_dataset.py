@@ -279,3 +279,26 @@ def test_gz_files_are_read_in_place_without_writing(tmp_path):
     np.testing.assert_array_equal(images[:, 0].numpy(), arrays[True][0])
     np.testing.assert_array_equal(labels.numpy(), arrays[True][1])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_files_are_decoded_once_per_process_and_again_when_they_change(tmp_path, monkeypatch):
+    """A sweep's worker reads a data set once: the same files give the cached decode (a copy
+    each run may change), a replaced file is read again, other files never share an entry."""
+    from phuber.datasets import readers
+
+    write_mnist(tmp_path / "a" / "MNIST" / "raw")
+    write_mnist(tmp_path / "b" / "MNIST" / "raw", n_train=48)
+    decoded = []
+    real = readers._read_idx_pair
+    monkeypatch.setattr(readers, "_read_idx_pair", lambda *a: decoded.append(a) or real(*a))
+    readers._decoded.cache_clear()
+    first, _ = load_arrays("mnist", tmp_path / "a", train=True)
+    first[:] = 0  # a run's own copy
+    again, _ = load_arrays("mnist", tmp_path / "a", train=True)
+    assert len(decoded) == 1 and again.any()
+    other, _ = load_arrays("mnist", tmp_path / "b", train=True)
+    assert len(decoded) == 2 and len(other) == 48
+    labels = tmp_path / "a" / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes(idx_bytes(np.full(64, 3, dtype=np.uint8)))
+    _, relabelled = load_arrays("mnist", tmp_path / "a", train=True)
+    assert len(decoded) == 3 and (relabelled == 3).all()

@@ -94,6 +94,12 @@ def test_bash_commands_compose_or_parse(where, line):
     words = [w for w in shlex.split(line) if not re.fullmatch(r"[A-Z_]+=\S*", w)]  # env vars
     if line.startswith(NOT_PHUBER) or "--config-dir" in words:
         return
+    if words[:2] == ["bash", "benchmarks/gpu.sh"]:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import gpu_check
+
+        gpu_check.parser().parse_args([w for w in words[2:] if not re.fullmatch(r"\[.*\]", w)])
+        return
     assert words[0] == "python", f"{where}: not a command the suite knows: {line}"
     words = [w for w in words[1:] if not re.fullmatch(r"\[.*\]", w)]  # usage's [optional] parts
     if words[:2] == ["-m", "phuber.report"]:

@@ -1,15 +1,54 @@
-"""Sweeps through the optional launchers (requirements-cluster.txt), on the embedded data."""
+"""Sweeps through the launchers, on the embedded data: the default parallel one (joblib) and
+submitit's (requirements-cluster.txt)."""
 
 import json
 
 import pytest
+import torch
 from conftest import run_cli
+
+from phuber.training.checkpoint import load_checkpoint
 
 TINY = ["loss=ce,phuber_ce", "hparams.epochs=1", "seed=0", "device=cpu", "save=false"]
 
 
+def test_multirun_is_parallel_by_default_with_a_progress_line_and_sequential_results(tmp_path):
+    """``--multirun`` with no launcher named runs its jobs on joblib's workers, one per core,
+    shows one progress line for the sweep (no per-run bars), and trains the weights Hydra's
+    basic launcher trains, bit for bit, at the same thread count (one)."""
+    args = [*TINY, "tensorboard=false", "save=true"]
+    parallel = run_cli("train.py", "--multirun", *args, "hydra.sweep.dir=par", cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    output = parallel.stdout + parallel.stderr
+    assert "JoblibLauncher" in (tmp_path / "par/multirun.yaml").read_text()
+    assert "Joblib.Parallel(n_jobs=" in output
+    assert "sweep: 2/2 jobs finished (2 completed, 0 skipped, 0 failed)" in output
+    assert "Epoch 0:" not in output  # no tqdm bar of a run
+    assert not (tmp_path / "par/.progress").exists()
+    basic = run_cli(
+        "train.py", "--multirun", "hydra/launcher=basic", *args, "hydra.sweep.dir=seq", cwd=tmp_path
+    )
+    assert basic.returncode == 0, basic.stdout + basic.stderr
+    assert "JoblibLauncher" not in (tmp_path / "seq/multirun.yaml").read_text()
+    for job in ("0", "1"):
+        a = load_checkpoint(tmp_path / "par" / job / "final_model.pt")["model"]
+        b = load_checkpoint(tmp_path / "seq" / job / "final_model.pt")["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a), job
+
+
+def test_default_jobs_follow_gpus_then_cores(monkeypatch):
+    import os
+
+    from phuber.app.sweep import default_jobs
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,3")
+    assert default_jobs() == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert default_jobs() == len(os.sched_getaffinity(0))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["parallel", "submitit_local"])
+@pytest.mark.parametrize("launcher", ["submitit_local"])
 def test_tiny_sweep_through_launcher(tmp_path, launcher):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")

@@ -79,3 +79,16 @@ def test_preemption_inside_a_sweep_advises_relaunching_the_sweep(cli, tmp_path, 
     assert "checkpoint=" not in output
     code, output = cli("train.py", *SWEEP, "loss=ce,gce")
     assert "resume the sweep with the same command: completed jobs are skipped" in output
+
+
+def test_progress_line_counts_and_estimates():
+    from collections import Counter
+
+    from phuber.app.sweep import progress_text
+
+    text = progress_text(Counter(completed=2, failed=1), total=6, elapsed=90)
+    assert text == (
+        "sweep: 3/6 jobs finished (2 completed, 0 skipped, 1 failed), 1m30s elapsed, ETA 1m30s"
+    )
+    assert "ETA" not in progress_text(Counter(completed=6), total=6, elapsed=4000)
+    assert "1h06m elapsed" in progress_text(Counter(completed=6), total=6, elapsed=4000)

@@ -234,3 +234,15 @@ def test_fused_optimiser_is_used_and_differs_from_the_loop_by_rounding_only(tiny
         None,
         False,
     )
+
+
+def test_transition_heatmap_without_matplotlib():
+    """The TensorBoard image of the matrix: viridis's ends at 0 and 1, one square per entry."""
+    import numpy as np
+
+    from phuber.training.recorder import heatmap
+
+    image = heatmap(np.array([[1.0, 0.0], [0.5, 0.5]]), size=8)
+    assert image.shape == (8, 8, 3) and image.dtype == np.uint8
+    assert image[0, 0].tolist() == [253, 231, 37] and image[0, 7].tolist() == [68, 1, 84]
+    assert image[7, 0].tolist() == [33, 145, 140] == image[4, 4].tolist()

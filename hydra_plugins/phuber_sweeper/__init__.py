@@ -10,7 +10,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 
-from phuber.app.sweep import JobLine, JobOutcome, finish, job_line
+from phuber.app.sweep import JobLine, JobOutcome, ProgressLine, finish, job_line
 
 
 class PhuberSweeper(BasicSweeper):
@@ -40,9 +40,12 @@ class _Recording:
         self.launcher, self.jobs = launcher, jobs
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
-        results: Sequence[JobReturn] = self.launcher.launch(
-            job_overrides, initial_job_idx=initial_job_idx
-        )
+        sweep_dir = Path(str(self.launcher.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with ProgressLine(sweep_dir, len(job_overrides)):
+            results: Sequence[JobReturn] = self.launcher.launch(
+                job_overrides, initial_job_idx=initial_job_idx
+            )
         jobs = zip(job_overrides, results, strict=True)
         for num, (overrides, ret) in enumerate(jobs, initial_job_idx):
             failed = ret.status == JobStatus.FAILED

@@ -11,10 +11,10 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from phuber.app.keys import added_key_problems
-from phuber.app.sweep import JobOutcome, one_line, rerun_hint
+from phuber.app.sweep import JobOutcome, default_jobs, one_line, record_progress, rerun_hint
 from phuber.core.checks import raise_problems
 from phuber.core.errors import PhuberError, Preempted
 from phuber.core.rundir import Earlier
@@ -23,6 +23,8 @@ from phuber.training.config import validate
 log = logging.getLogger(__name__)
 
 EXIT_USER_ERROR = 2
+# conf/hydra/launcher/local.yaml: --multirun's parallel jobs by default
+OmegaConf.register_new_resolver("phuber_jobs", default_jobs, replace=True)
 
 
 def entry_point(
@@ -50,7 +52,7 @@ def entry_point(
             if check_first:
                 validate(cfg, also=added)
             raise_problems(added)
-            result = task(cfg, Path(hydra_cfg.runtime.output_dir))
+            done = outcome(task(cfg, Path(hydra_cfg.runtime.output_dir)))
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)
             advice = (
@@ -61,14 +63,17 @@ def entry_point(
             log.error(f"{type(err).__name__}: {err}{advice}")
             if isinstance(err, Preempted):  # let a launcher's handler requeue it
                 err.hand_on()
-            if sweep and err.exit_code is None:
-                return JobOutcome("failed", one_line(f"{type(err).__name__}: {err}"))
-            sys.exit(err.exit_code or EXIT_USER_ERROR)
+            if not sweep or err.exit_code is not None:
+                sys.exit(err.exit_code or EXIT_USER_ERROR)
+            done = JobOutcome("failed", one_line(f"{type(err).__name__}: {err}"))
         except Exception:
             if sweep:  # Hydra keeps the exception for the summary but logs nothing of it
                 log.exception("This job crashed: a defect of phuber, please report it")
+                record_progress(Path(str(hydra_cfg.sweep.dir)), "failed")
             raise
-        return outcome(result)
+        if sweep:
+            record_progress(Path(str(hydra_cfg.sweep.dir)), done.status)
+        return done
 
     return wrapper
 

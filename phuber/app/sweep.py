@@ -8,7 +8,10 @@ records it in ``sweep.json`` in the sweep directory (one entry per launch) and e
 any job failed. Imports nothing heavy.
 """
 
+import glob
+import os
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -19,6 +22,98 @@ from phuber.core.files import save_json
 
 EXIT_FAILED = 2
 SUMMARY = "sweep.json"
+PROGRESS = ".progress"  # one line per finished job, while the sweep runs
+
+
+def default_jobs() -> int:
+    """``--multirun``'s parallel jobs by default (``${phuber_jobs:}`` in
+    ``conf/hydra/launcher/local.yaml``): one per visible GPU where there are GPUs
+    (``CUDA_VISIBLE_DEVICES``, else the ``/dev/nvidia<N>`` devices), else one per CPU core this
+    process may use. Found without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = len([d for d in visible.split(",") if d.strip() not in ("", "-1")])
+    else:
+        gpus = len(glob.glob("/dev/nvidia[0-9]*"))
+    return gpus or len(os.sched_getaffinity(0))
+
+
+def record_progress(sweep_dir: Path, status: str) -> None:
+    """A finished job's status appended to the sweep's progress file: one short ``O_APPEND``
+    write, whole even when parallel workers write at once. Progress is advisory: an unwritable
+    file costs the line, not the job."""
+    try:
+        fd = os.open(sweep_dir / PROGRESS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{status}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def progress_text(counts: Counter, total: int, elapsed: float) -> str:
+    """The sweep's line: jobs finished of the total, how, the time so far and the estimate of
+    what remains (from the mean time per finished job)."""
+    done = sum(counts.values())
+    text = (
+        f"sweep: {done}/{total} jobs finished ({counts['completed']} completed, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed), {_duration(elapsed)} elapsed"
+    )
+    if 0 < done < total:
+        text += f", ETA {_duration(elapsed / done * (total - done))}"
+    return text
+
+
+class ProgressLine:
+    """One line for the whole sweep, where the runs' own bars would interleave (they are off in
+    sweeps; each job's log stays in its ``train.log``). A thread reads the progress file the
+    jobs append to once a second: on a terminal the line is redrawn in place, elsewhere printed
+    when it changes."""
+
+    def __init__(self, sweep_dir: Path, total: int, interval: float = 1.0) -> None:
+        self.path, self.total, self.interval = sweep_dir / PROGRESS, total, interval
+        self.stream = sys.stderr
+        self.tty = self.stream.isatty()
+        self.shown: Counter | None = None
+        self.stop = threading.Event()
+
+    def __enter__(self) -> "ProgressLine":
+        self.path.unlink(missing_ok=True)
+        self.started = time.time()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._draw()
+        if self.tty:
+            self.stream.write("\n")
+        self.path.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self._draw()
+
+    def _draw(self) -> None:
+        try:
+            counts = Counter(self.path.read_text().split())
+        except OSError:
+            counts = Counter()
+        if counts == self.shown and not self.tty:
+            return
+        self.shown = counts
+        text = progress_text(counts, self.total, time.time() - self.started)
+        self.stream.write(f"\r{text}\x1b[K" if self.tty else f"{text}\n")
+        self.stream.flush()
 
 
 @dataclass

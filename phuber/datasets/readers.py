@@ -45,7 +45,29 @@ def _read_files(
         paths = [_find(name, root, file) for file in names]
         if None in paths:
             raise DataError(_missing(name, root, "not found after downloading"))
-    if folder.startswith("cifar"):
+    files = tuple(_file_key(p) for p in paths)
+    images, labels = _decoded(folder.startswith("cifar"), files, num_classes, labels_key)
+    return images.clone(), labels.clone()  # a run may change its copy; the cache keeps its own
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """What identifies a file's content for the cache: its path, size and modification time."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded(
+    cifar: bool,
+    files: tuple[tuple[str, int, int], ...],
+    num_classes: int | None,
+    labels_key: str | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split decoded once per process and reused by every run that reads the same files
+    (a sweep's worker trains many runs): keyed by each file's path, size and modification
+    time, so a replaced file is read again and different data never share an entry."""
+    paths = [Path(file[0]) for file in files]
+    if cifar:
         return _read_cifar(paths, num_classes, labels_key)
     return _read_idx_pair(*paths, num_classes)
 

@@ -22,12 +22,28 @@ _ABSENT = "<absent>"
 
 
 def select_device(name: str, auto_cpu: bool = True) -> torch.device:
-    """``torch.device(name)``, or the CPU when CUDA is asked for but absent and ``auto_cpu``."""
+    """``torch.device(name)``, or the CPU when CUDA is asked for but absent and ``auto_cpu``.
+    In a sweep on a machine with several GPUs, ``cuda`` without an index is GPU k mod n for
+    job k (``--multirun`` runs one job per GPU by default)."""
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available() and auto_cpu:
         log.info("CUDA is not available: running on the CPU")
         return torch.device("cpu")
+    job = sweep_job() if device.type == "cuda" and device.index is None else None
+    if job is not None and (count := torch.cuda.device_count()) > 1:
+        device = torch.device("cuda", job % count)
+        torch.cuda.set_device(device)
     return device
+
+
+def sweep_job() -> int | None:
+    """This run's job number if it is a job of a ``--multirun`` sweep, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return int(HydraConfig.get().job.num)
 
 
 def resolve_seeds(cfg: DictConfig, saved: Mapping[str, Any] | None = None) -> DictConfig:

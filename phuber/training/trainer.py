@@ -30,7 +30,7 @@ from phuber.training.metrics import Sums, batch_counts, epoch_row
 from phuber.training.recorder import Recorder
 from phuber.training.resume import Progress, RunState
 from phuber.training.run_data import load_run_data
-from phuber.training.runtime import StopSignals, resolve_seeds, seed_everything
+from phuber.training.runtime import StopSignals, resolve_seeds, seed_everything, sweep_job
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Trainer:
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
         self.loss_context = hasattr(self.loss_fn, "set_context")
+        self.in_sweep = sweep_job() is not None
         self.data = load_run_data(cfg, parts)
         self.train_set, self.val_set, self.test_set = self.data.train, self.data.val, self.data.test
         self.eval_transform = self.data.eval_transform
@@ -173,7 +174,7 @@ class Trainer:
         step_counter = torch.full((), p.global_step, device=self.device)
         epoch_start = time.perf_counter()
         self.model.train()
-        quiet = not sys.stderr.isatty()
+        quiet = not sys.stderr.isatty() or self.in_sweep  # a sweep shows one line of its own
         bar = tqdm.trange(
             p.step_in_epoch, steps, desc=f"Epoch {p.epoch}", leave=False, disable=quiet
         )
