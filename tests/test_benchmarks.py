@@ -1,22 +1,31 @@
 import json
 
-from conftest import ROOT, run_cli
+from conftest import ROOT
 
 
-def test_benchmark_tiny_mode(tmp_path):
-    """Both pipelines run a few small batches; the report has every figure (no timing asserted)."""
+def test_benchmark_tiny_mode(tmp_path, monkeypatch, capsys):
+    """Both pipelines run a few small batches; the report has every figure (no timing asserted).
+    In this process: each pipeline's worker is called where bench.py would start its process."""
+    import argparse
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench
+
+    def in_process(pipeline: str, case: str, args: argparse.Namespace) -> dict:
+        return bench.worker(argparse.Namespace(**{**vars(args), "worker": pipeline, "case": case}))
+
+    monkeypatch.setattr(bench, "in_subprocess", in_process)
     out = tmp_path / "bench.json"
-    result = run_cli(
-        "benchmarks/bench.py", "--tiny", "--cases", "lenet", "--out", str(out), cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    bench._main(bench.parser().parse_args(["--tiny", "--cases", "lenet", "--out", str(out)]))
+    stdout = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert {"machine", "device", "torch", "commit", "command"} <= report.keys()
     rows = report["cases"]["lenet"]
     for pipeline in ("ours", "reference"):
         for key in ("images_per_s", "epoch_time_s", "time_to_first_step_s", "peak_rss_mib"):
             assert rows[pipeline][key] > 0, (pipeline, key)
-    assert rows["speedup"] > 0 and "ours/ref" in result.stdout
+    assert rows["speedup"] > 0 and "ours/ref" in stdout
 
 
 def test_gpu_check_pieces_on_the_cpu(tmp_path):

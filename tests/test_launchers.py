@@ -12,7 +12,7 @@ from phuber.training.checkpoint import load_checkpoint
 TINY = ["loss=ce,phuber_ce", "hparams.epochs=1", "seed=0", "device=cpu", "save=false"]
 
 
-def test_multirun_is_parallel_by_default_with_a_progress_line_and_sequential_results(tmp_path):
+def test_multirun_is_parallel_by_default_with_a_progress_line_and_sequential_results(tmp_path, cli):
     """``--multirun`` with no launcher named runs its jobs on joblib's workers, one per core,
     shows one progress line for the sweep (no per-run bars), and trains the weights Hydra's
     basic launcher trains, bit for bit, at the same thread count (one)."""
@@ -25,10 +25,15 @@ def test_multirun_is_parallel_by_default_with_a_progress_line_and_sequential_res
     assert "sweep: 2/2 jobs finished (2 completed, 0 skipped, 0 failed)" in output
     assert "Epoch 0:" not in output  # no tqdm bar of a run
     assert not (tmp_path / "par/.progress").exists()
-    basic = run_cli(
-        "train.py", "--multirun", "hydra/launcher=basic", *args, "hydra.sweep.dir=seq", cwd=tmp_path
-    )
-    assert basic.returncode == 0, basic.stdout + basic.stderr
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' count
+    try:
+        code, output = cli(
+            "train.py", "--multirun", "hydra/launcher=basic", *args, "hydra.sweep.dir=seq"
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, output
     assert "JoblibLauncher" not in (tmp_path / "seq/multirun.yaml").read_text()
     for job in ("0", "1"):
         a = load_checkpoint(tmp_path / "par" / job / "final_model.pt")["model"]
