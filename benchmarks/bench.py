@@ -240,7 +240,7 @@ def process_commands(args: argparse.Namespace, root: Path) -> dict[str, tuple[li
     py, ours = sys.executable, str(ROOT / "train.py")
     data = [f"dataset.root={root}", f"device={args.device}"]
     shape = ["dataset=mnist", "model=lenet", *data]  # the earlier reproduction's command shape
-    repo = args.reference_repo
+    repo = args.reference_repo.resolve() if args.reference_repo else None  # runs cd elsewhere
     if repo:
         theirs = [py, str(repo / "train.py"), *shape, f"dataset.num_workers={args.workers}"]
     else:
@@ -251,7 +251,7 @@ def process_commands(args: argparse.Namespace, root: Path) -> dict[str, tuple[li
     return {
         "grid: 2 losses x 2 rates, 1 epoch": (  # --multirun as users type it, each side's default
             [py, ours, *grid, *shape, "seed=0"],
-            [*theirs, *grid] if theirs else None,
+            [*theirs[:2], *grid, *theirs[2:]] if theirs else None,
         ),
         "train: 1 epoch": (
             [py, ours, *shape, "hparams.epochs=1", "seed=0"],
