@@ -97,3 +97,20 @@ def cli(tmp_path, monkeypatch, capsys) -> Iterator[Callable[..., tuple[int, str]
         if handler not in handlers:
             handler.close()
     root.handlers[:], root.level = handlers, level
+
+
+def stopped_and_resumed(tiny_cfg, tmp_path: Path, *overrides: str) -> tuple[dict, dict]:
+    """A 2-epoch run straight through (``full``), and one stopped after epoch 1 and resumed
+    from its checkpoint (``first``, then ``second``): both final checkpoints."""
+    from phuber.training import run as train
+    from phuber.training.checkpoint import load_checkpoint
+
+    train.run(tiny_cfg(*overrides, "hparams.epochs=2"), tmp_path / "full")
+    train.run(tiny_cfg(*overrides, "hparams.epochs=1"), tmp_path / "first")
+    resumed = tiny_cfg(*overrides, "hparams.epochs=2")
+    resumed.checkpoint = str(tmp_path / "first/most_recent.pt")
+    train.run(resumed, tmp_path / "second")
+    return (
+        load_checkpoint(tmp_path / "full/final_model.pt"),
+        load_checkpoint(tmp_path / "second/final_model.pt"),
+    )

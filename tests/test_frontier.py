@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import stopped_and_resumed
 from scipy import stats
 from torch.nn import functional as F
 
@@ -26,9 +27,7 @@ from phuber.losses import (
     NFLandNNFL,
     StepContext,
 )
-from phuber.training import run as train
 from phuber.training.build import build_parts
-from phuber.training.checkpoint import load_checkpoint
 
 K = 10
 
@@ -348,17 +347,11 @@ OGC_RUN = ("loss=ogc_ce", "loss.queue_size_q=512", "loss.time_frame_s=8", "seed=
 def test_ogc_threshold_adapts_and_a_resumed_run_is_bit_identical(tiny_cfg, tmp_path):
     """A short run logs τ_t and p_thr per epoch, and they move; a run stopped after epoch 1 and
     resumed ends with the uninterrupted run's weights, queue and threshold."""
-    train.run(tiny_cfg(*OGC_RUN, "hparams.epochs=2"), tmp_path / "full")
+    full, second = stopped_and_resumed(tiny_cfg, tmp_path, *OGC_RUN)
     history = json.loads((tmp_path / "full/metrics.json").read_text())["history"]
     thresholds = [row["loss_prob_thr_t"] for row in history]
     assert all(1e-7 < t < 1 for t in thresholds) and thresholds[0] != thresholds[1]
     assert all(row["loss_tau_t"] > 1 for row in history)  # CE's slope 1/p > 1
-    train.run(tiny_cfg(*OGC_RUN, "hparams.epochs=1"), tmp_path / "first")
-    resumed = tiny_cfg(*OGC_RUN, "hparams.epochs=2")
-    resumed.checkpoint = str(tmp_path / "first/most_recent.pt")
-    train.run(resumed, tmp_path / "second")
-    full = load_checkpoint(tmp_path / "full/final_model.pt")
-    second = load_checkpoint(tmp_path / "second/final_model.pt")
     for key in full["model"]:
         assert torch.equal(full["model"][key], second["model"][key]), key
     assert torch.equal(full["loss"]["queue"], second["loss"]["queue"])

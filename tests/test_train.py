@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from conftest import stopped_and_resumed
 from omegaconf import open_dict
 
 from phuber.training import run as train
@@ -84,13 +85,7 @@ def test_same_seed_gives_identical_weights(tiny_cfg, tmp_path):
 @pytest.mark.parametrize("augment", [False, True])
 def test_resume_is_bit_identical(tiny_cfg, tmp_path, augment):
     overrides = ("seed=5", "dataset.train.corrupt_prob=0.4", f"dataset.train.augment={augment}")
-    train.run(tiny_cfg(*overrides, "hparams.epochs=2"), tmp_path / "full")
-    train.run(tiny_cfg(*overrides, "hparams.epochs=1"), tmp_path / "first")
-    resumed = tiny_cfg(*overrides, "hparams.epochs=2")
-    resumed.checkpoint = str(tmp_path / "first/most_recent.pt")
-    train.run(resumed, tmp_path / "second")
-    full = load_checkpoint(tmp_path / "full/final_model.pt")
-    second = load_checkpoint(tmp_path / "second/final_model.pt")
+    full, second = stopped_and_resumed(tiny_cfg, tmp_path, *overrides)
     assert_same_weights(full["model"], second["model"])
     assert full["global_step"] == second["global_step"]
     history = json.loads((tmp_path / "second/metrics.json").read_text())["history"]
