@@ -157,8 +157,7 @@ OGC_BASES = {
 def test_ogc_loss_at_a_threshold_matches_the_authors_code(name):
     make, base = OGC_BASES[name]
     loss = make().eval()  # eval: the threshold is not moved by this batch
-    loss.prob_thr = 0.2
-    loss.tau = loss._tau(0.2)
+    loss.set_threshold(0.2)
     grad = {"ogc_ce": -1 / 0.2, "ogc_gce": -(0.2 ** (0.7 - 1))}.get(name)
     if grad is None:  # the focal loss's full derivative (mapping_p_to_grad)
         grad = 0.5 * math.log(0.2) * 0.8 ** (0.5 - 1) - 0.8**0.5 / 0.2

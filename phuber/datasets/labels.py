@@ -17,6 +17,7 @@ import numpy as np
 
 from phuber.core.errors import DataError
 from phuber.core.files import atomic_write
+from phuber.datasets.readers import outside_classes
 
 LABELS_FILE = "noisy_labels.npz"
 SUFFIXES = (".npy", ".npz", ".json")
@@ -92,11 +93,6 @@ def read_label_file(path: str | Path, clean: np.ndarray, num_classes: int) -> np
         )
     if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"{key}={str(path)!r}: labels must be integers, got {labels.dtype}")
-    outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if outside.size:
-        i = int(outside[0])
-        raise DataError(
-            f"{key}={str(path)!r}: label {int(labels[i])} at index {i} is outside the "
-            f"{num_classes} classes 0…{num_classes - 1} ({outside.size} such labels)"
-        )
+    if outside := outside_classes(labels, num_classes):
+        raise DataError(f"{key}={str(path)!r}: {outside}")
     return labels.astype(np.int64)

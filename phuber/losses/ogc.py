@@ -99,8 +99,7 @@ class OptimizedGradientClipping(Loss):
         self.register_buffer("queue", torch.zeros(queue_size_q))
         self.grid_h = np.linspace(MIN_H, MAX_H, _GRID)
         self.pushed = self.steps = self.updates = 0
-        self.prob_thr = MIN_PROB
-        self.tau = self._tau(MIN_PROB)
+        self.set_threshold(MIN_PROB)
         self.fit: tuple[float, ...] = ()
 
     def base(self, p: torch.Tensor) -> torch.Tensor:
@@ -120,8 +119,7 @@ class OptimizedGradientClipping(Loss):
                 self.steps = 0
                 if self.pushed >= self.queue_size_q:
                     self._update()
-        boundary = float(self.base(torch.tensor(self.prob_thr)))  # float32, as the code
-        line = 1 - self.tau * p + boundary
+        line = 1 - self.tau * p + self.boundary
         return torch.where(p <= self.prob_thr, line, self.base(p))
 
     def clipped(self, log_p: torch.Tensor) -> torch.Tensor:
@@ -161,8 +159,13 @@ class OptimizedGradientClipping(Loss):
             ratio = (noisy * clipped).mean() / (clean * clipped).mean()
             return target - ratio * clean.mean() / noisy.mean()
 
-        self.prob_thr = binary_search(MIN_PROB, MAX_PROB, cost, self.tol, self.max_iter)
-        self.tau = self._tau(self.prob_thr)
+        self.set_threshold(binary_search(MIN_PROB, MAX_PROB, cost, self.tol, self.max_iter))
+
+    def set_threshold(self, prob: float) -> None:
+        """p_thr and what follows from it: τ = |ℓ'(p_thr)| and the line's offset ℓ(p_thr), in
+        float32 as the code computes them (``torch.tensor(p)``)."""
+        self.prob_thr, self.tau = prob, self._tau(prob)
+        self.boundary = float(self.base(torch.tensor(prob)))
 
     def _tau(self, prob: float) -> float:
         """|ℓ'(p)| at a threshold, in float32 as the code computes it (``torch.tensor(p)``)."""
@@ -182,7 +185,8 @@ class OptimizedGradientClipping(Loss):
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.pushed, self.steps, self.updates = state["pushed"], state["steps"], state["updates"]
-        self.prob_thr, self.tau, self.fit = state["prob_thr"], state["tau"], tuple(state["fit"])
+        self.set_threshold(state["prob_thr"])  # τ and the offset as saved: they follow from it
+        self.fit = tuple(state["fit"])
 
     def extra_repr(self) -> str:
         return (
