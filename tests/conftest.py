@@ -13,6 +13,10 @@ from hydra import compose, initialize_config_dir
 from hypothesis import HealthCheck, settings
 from omegaconf import DictConfig, open_dict
 
+# One torch thread per test process unless told otherwise: the suite runs on one worker per core
+# (pytest-xdist, pyproject.toml), and results compared across processes use one thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 

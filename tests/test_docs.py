@@ -118,7 +118,19 @@ def test_bash_commands_compose_or_parse(where, line):
     compose_each(SCRIPTS[script], [o for o in overrides if o != "--multirun"], where)
 
 
+# Launchers from an optional extra (requirements-cluster.txt): a command naming one is composed
+# where the extra is installed, and skipped (saying so) where only requirements.txt is.
+OPTIONAL_LAUNCHERS = {
+    name: "hydra_plugins.hydra_submitit_launcher"
+    for name in ("slurm", "submitit_slurm", "submitit_local")
+}
+
+
 def compose_each(config: str, overrides: list[str], where: str) -> None:
+    for override in overrides:
+        launcher = override.removeprefix("hydra/launcher=")
+        if launcher != override and launcher in OPTIONAL_LAUNCHERS:
+            pytest.importorskip(OPTIONAL_LAUNCHERS[launcher], reason="an optional extra")
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         _compose_each(config, overrides, where)
 
