@@ -136,7 +136,7 @@ BAD_INPUTS = [
     ("loss=sce loss.A=4", "loss.A=4", "< 0"),
     ("loss=bootstrap loss.mode=medium", "loss.mode='medium'", "'soft' or 'hard'"),
     ("loss=agce loss.a=0", "loss.a=0", "> 0"),
-    ("hparams.logit_clip=0", "hparams.logit_clip=0", "a number > 0"),
+    ("hparams.logit_clip=0", "hparams.logit_clip=0", "in (0, 8.50706e+37]"),
     ("eval_every=0", "eval_every=0", "an integer >= 1"),
     (
         "dataset=cifar10n model=resnet18 dataset.train.human_labels=best",
@@ -184,14 +184,14 @@ BAD_INPUTS = [
     ),
     # Parameters at their extremes, combinations that make a loss constant, values a builder
     # would have overridden (issue "Trust, second round", point 6), and two rounds made one (7):
-    ("hparams.logit_clip=1e-40", "hparams.logit_clip=1e-40", "whose 1/τ is a float32"),
+    ("hparams.logit_clip=1e-40", "hparams.logit_clip=1e-40", "within float32's range"),
     ("loss.tau=1e40", "loss.tau=1e+40", "within float32's range"),
     ("loss=sce loss.alpha=0 loss.beta=0", "loss.alpha=0, loss.beta=0", "is constant"),
     ("loss=nce_mae loss.alpha=0 loss.beta=0", "loss.alpha=0, loss.beta=0", "is constant"),
     ("loss=sce loss.alpha=1e38", "loss.alpha=1e+38", "not finite in float32"),
     ("loss=forward dataset.train.corrupt_prob=0.9", "is constant", "its transition matrix"),
     ("loss=forward +loss.transition=[[1,0],[0,1]]", "loss.transition", "a 10×10 row-stochastic"),
-    ("hparams.scheduler.decay_rate=0", "hparams.scheduler.decay_rate=0", "a number > 0"),
+    ("hparams.scheduler.decay_rate=0", "hparams.scheduler.decay_rate=0", "must be > 0"),
     ("dataset.num_classes=null", "dataset.num_classes=None", "an integer in [2, 100000]"),
     ("model._target_=abc", "model._target_='abc'", "a class or function phuber can import"),
     (

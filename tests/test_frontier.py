@@ -70,19 +70,21 @@ def js(p, y, pi1):
     return scale * (pi1 * kl(y) + (1 - pi1) * kl(p))
 
 
-# ε-softmax (cswjl/eps-softmax, losses.py): m added to the arg max, divided by 1 + m, clamped at
-# 1e-8; MAELoss with scale 2; EFocalLoss's weight from ``logpt.data``.
-def eps_prob(p, m):
+# ε-softmax (cswjl/eps-softmax @ f81685c, losses.py): m added to the arg max, divided by 1 + m,
+# clamped at eps = 1e-8 (``torch.clamp(input, min=self.eps)``; None: the paper's unclamped form);
+# MAELoss with scale 2; EFocalLoss's weight from ``logpt.data``.
+def eps_prob(p, m, eps=1e-8):
     top = F.one_hot(p.argmax(1), K).double()
-    return ((p + m * top) / (m + 1)).clamp(min=1e-8)
+    pushed = (p + m * top) / (m + 1)
+    return pushed if eps is None else pushed.clamp(min=eps)
 
 
-def ece_mae(p, y, m, alpha, beta):
-    return alpha * onehot_sum(-eps_prob(p, m).log(), y) + beta * 2 * (1 - onehot_sum(p, y))
+def ece_mae(p, y, m, alpha, beta, eps=1e-8):
+    return alpha * onehot_sum(-eps_prob(p, m, eps).log(), y) + beta * 2 * (1 - onehot_sum(p, y))
 
 
-def efl_mae(p, y, m, alpha, beta, gamma):
-    logpt = onehot_sum(eps_prob(p, m).log(), y)
+def efl_mae(p, y, m, alpha, beta, gamma, eps=1e-8):
+    logpt = onehot_sum(eps_prob(p, m, eps).log(), y)
     efl = -((1 - logpt.detach().exp()) ** gamma) * logpt
     return alpha * efl + beta * 2 * (1 - onehot_sum(p, y))
 
@@ -101,6 +103,14 @@ CASES = {
     "ece_mae": (ECEandMAE(), lambda p, y: ece_mae(p, y, 1e5, 0.01, 5.0)),
     "ece_mae_small_m": (ECEandMAE(m=3.0, alpha=1.0), lambda p, y: ece_mae(p, y, 3.0, 1.0, 5.0)),
     "efl_mae": (EFLandMAE(m=3.0), lambda p, y: efl_mae(p, y, 3.0, 0.01, 5.0, 0.1)),
+    "ece_mae_unclamped": (
+        ECEandMAE(eps=None),
+        lambda p, y: ece_mae(p, y, 1e5, 0.01, 5.0, eps=None),
+    ),
+    "efl_mae_unclamped": (
+        EFLandMAE(m=3.0, eps=None),
+        lambda p, y: efl_mae(p, y, 3.0, 0.01, 5.0, 0.1, eps=None),
+    ),
     "label_smoothing": (GeneralizedLabelSmoothing(), lambda p, y: gls(p, y, 0.1)),
     "nls": (NegativeLabelSmoothing(warmup_epochs=0), lambda p, y: gls(p, y, -0.2)),
 }
@@ -132,6 +142,28 @@ def assert_matches(loss, closed_form, logits, targets, rtol=1e-6):
 def test_values_and_gradients_match_the_authors_code(name):
     loss, closed_form = CASES[name]
     assert_matches(loss, closed_form, *batch())
+
+
+def test_eps_softmax_clamps_where_the_authors_code_does_by_default():
+    """Where p'_y < 1e-8 (an example the model puts confidently in another class, with
+    m = 1e5 any p_y below 1e-3 off the arg max), the authors' clamp makes the ε-softmax term
+    constant: only MAE's gradient is left. ``eps=null`` keeps the paper's pull there; both
+    match the code's closed form (above) with and without its clamp."""
+    logits = torch.tensor([[12.0, 0.0, 0.0], [0.0, 12.0, 0.0]], dtype=torch.float64)
+    targets = torch.tensor([2, 0])  # p_y ≈ 6e-6: p'_y ≈ 6e-11 < 1e-8
+    grads = {}
+    for eps in (1e-8, None):
+        ours = ECEandMAE(eps=eps, reduction="sum")
+        x = logits.clone().requires_grad_()
+        (grads[eps],) = torch.autograd.grad(ours(x, targets), x)
+        mae = ECEandMAE(alpha=0.0, eps=eps, reduction="sum")
+        x = logits.clone().requires_grad_()
+        (mae_only,) = torch.autograd.grad(mae(x, targets), x)
+        if eps is None:
+            assert (grads[eps] - mae_only).abs().max() > 1e-4  # the ε-softmax term pulls
+        else:
+            torch.testing.assert_close(grads[eps], mae_only)  # constant below the clamp
+    assert ECEandMAE().eps == 1e-8 and EFLandMAE().eps == 1e-8  # the authors' default
 
 
 def ogc_closed_form(base, prob_thr, tau):

@@ -110,3 +110,20 @@ class InvalidValue(ValueError):
     def at(self, node: str) -> str:
         """The message for the config node that passed the value: ``loss.tau=1: must be > 1``."""
         return f"{node}.{self.param}={self.value!r}: must be {self.allowed}"
+
+    def lines(self, node: str) -> list[str]:
+        """One message line per rejected parameter, for the config node that passed them."""
+        return [self.at(node)]
+
+
+class InvalidValues(InvalidValue):
+    """Several parameters a constructor cannot work with, reported together (one line each)."""
+
+    def __init__(self, problems: list[InvalidValue]) -> None:
+        ValueError.__init__(self, "; ".join(str(p) for p in problems))
+        first = problems[0]
+        self.param, self.value, self.allowed = first.param, first.value, first.allowed
+        self.problems = problems
+
+    def lines(self, node: str) -> list[str]:
+        return [line for p in self.problems for line in p.lines(node)]

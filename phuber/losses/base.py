@@ -4,45 +4,22 @@ half-precision logits are upcast to float32 (under autocast too). Branches are s
 ``torch.where``: no data-dependent indexing and no host sync, so losses run under
 ``torch.compile`` and CUDA graphs.
 
-``Loss`` and ``TargetProbLoss`` are the public bases to subclass (README "Extending phuber");
-``checked_number`` is the one check of a loss's numeric parameter.
+``Loss`` and ``TargetProbLoss`` are the public bases to subclass (docs/extending.md); a loss
+declares what each of its parameters accepts in ``domains`` (``phuber.core.domains``), and every
+one is checked, all at once, before its constructor runs.
 """
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from phuber.core.errors import InvalidValue
+from phuber.core.domains import Choice, Declared, Domain, declare
 
 Reduction = Literal["mean", "sum", "none"]
-
-
-# float32's range: a loss parameter multiplies float32 tensors, so it must be one (not inf, and
-# not flushed towards 0).
-F32_MAX = 3.4028234663852886e38
-F32_TINY = 1.1754943508222875e-38  # the smallest normal float32
-
-
-def in_float32(value: float) -> bool:
-    """Whether ``value`` is 0 or a normal float32 number (its magnitude in [F32_TINY, F32_MAX])."""
-    return value == 0 or F32_TINY <= abs(value) <= F32_MAX
-
-
-def checked_number(name: str, value: object, ok: Callable[[float], bool], allowed: str) -> float:
-    """``value`` as a float if it is a finite real number, within float32's range, that passes
-    ``ok``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidValue(name, value, allowed)
-    if not ok(value):
-        raise InvalidValue(name, value, allowed)
-    if not in_float32(value):
-        raise InvalidValue(name, value, f"{allowed}, within float32's range (1.2e-38 to 3.4e38)")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -56,7 +33,7 @@ class StepContext:
     step: int
 
 
-class Loss(nn.Module):
+class Loss(Declared, nn.Module):
     """Base class: subclasses map the log-softmax (shape ``(N, K)``, float32) and the targets to
     the per-example loss. The log-softmax is computed once, in float32 with autocast off.
 
@@ -75,11 +52,10 @@ class Loss(nn.Module):
     name: str
     stateful: bool = False
     penalizes: bool = False  # whether penalty() returns a term
+    domains: ClassVar[Mapping[str, Domain]] = declare(reduction=Choice(("mean", "sum", "none")))
 
     def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise InvalidValue("reduction", reduction, "'mean', 'sum' or 'none'")
         self.reduction = reduction
         self.context: StepContext | None = None
 

@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from phuber.losses.base import Loss, Reduction, checked_number, target_log_prob
+from phuber.core.domains import Real, declare
+from phuber.losses.base import Loss, Reduction, target_log_prob
 
 _LOG_FLOOR = math.log(1e-7)  # the code clamps probabilities at 1e-7 before their logs
 
@@ -22,11 +23,13 @@ class JensenShannon(Loss):
     """
 
     name = "js"
+    domains = declare(pi1=Real(0, 1, low_open=True, high_open=True))
 
     def __init__(self, pi1: float = 0.7, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        self.pi1 = checked_number("pi1", pi1, lambda v: 0 < v < 1, "in (0, 1)")
-        self.scale = -1.0 / ((1 - self.pi1) * math.log(1 - self.pi1))
+        self.pi1 = pi1
+        # log1p: log(1 − π₁) rounds to 0 for π₁ below 1e-16, and Z would divide by it
+        self.scale = -1.0 / ((1 - pi1) * math.log1p(-pi1))
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         w = 1 - self.pi1

@@ -4,8 +4,9 @@ with T the true transition matrix, one the config gives, or one estimated from a
 import numpy as np
 import torch
 
+from phuber.core.domains import File, Matrix, Real, declare
 from phuber.core.errors import ConfigError, InvalidValue
-from phuber.losses.base import Loss, Reduction, checked_number
+from phuber.losses.base import Loss, Reduction
 
 
 class ForwardCorrectedCrossEntropy(Loss):
@@ -24,6 +25,13 @@ class ForwardCorrectedCrossEntropy(Loss):
     """
 
     name = "forward"
+    domains = declare(
+        transition=Matrix(nullable=True, null_means="the run's noise model's"),
+        estimate_from=File(
+            "checkpoint written by train.py", nullable=True, null_means="T is not estimated"
+        ),
+        anchor_percentile=Real(0, 100, low_open=True, nullable=True, null_means="the maximum"),
+    )
 
     def __init__(
         self,
@@ -34,29 +42,19 @@ class ForwardCorrectedCrossEntropy(Loss):
     ):
         super().__init__(reduction)
         self.register_buffer("log_transition", None, persistent=False)
-        if estimate_from is not None and not isinstance(estimate_from, str):
-            raise InvalidValue("estimate_from", estimate_from, "a checkpoint's path, or null")
         if estimate_from is not None and transition is not None:
             raise InvalidValue("transition", "given", "null with estimate_from (T is estimated)")
         self.estimate_from = estimate_from
-        self.anchor_percentile = (
-            None
-            if anchor_percentile is None
-            else checked_number(
-                "anchor_percentile", anchor_percentile, lambda v: 0 < v <= 100, "in (0, 100]"
-            )
-        )
+        self.anchor_percentile = anchor_percentile
         if transition is not None:
             self.use_transition(transition)
 
     def use_transition(self, transition: np.ndarray | list) -> None:
-        matrix = np.asarray(transition, dtype=np.float64)
-        square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1]
-        stochastic = square and (matrix >= 0).all() and np.allclose(matrix.sum(1), 1, atol=1e-6)
-        if not stochastic:
-            raise InvalidValue(
-                "transition", matrix.shape, "a K×K row-stochastic matrix (the noise model's)"
-            )
+        """Correct through ``transition`` (checked as the ``transition`` parameter is)."""
+        try:
+            matrix = self.domains["transition"].check(transition)
+        except ValueError as err:
+            raise InvalidValue("transition", np.shape(transition), str(err)) from None
         with np.errstate(divide="ignore"):
             log_t = torch.from_numpy(np.log(matrix)).float()
         device = self.log_transition.device if self.log_transition is not None else None

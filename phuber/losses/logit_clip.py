@@ -6,23 +6,26 @@ from typing import Any
 import torch
 from torch import nn
 
-from phuber.losses.base import checked_number, in_float32
+from phuber.core.domains import F32_TINY, Declared, Real, declare
 
 
-class LogitClip(nn.Module):
+class LogitClip(Declared, nn.Module):
     """LogitClip (Wei et al., ICML 2023) around any loss: each example's logit vector is scaled
     to L2 norm at most 1/τ before the loss, z ↦ z · min(1, 1/(τ‖z‖)) (``hparams.logit_clip=τ``).
 
     This is the paper's definition, continuous in z. The authors' published code rescales to
     norm 1/τ only where ‖z‖ > τ (not 1/τ), which jumps at ‖z‖ = τ whenever τ ≠ 1. The scale is
     positive, so predictions (argmax) are unchanged; only what the loss sees is bounded.
+    ``tau``'s domain keeps 1/τ a float32 too (the bound the logits are scaled to).
     """
+
+    domains = declare(
+        tau=Real(0, 1 / F32_TINY, low_open=True, why="τ: logits are clipped to norm 1/τ")
+    )
 
     def __init__(self, loss_fn: nn.Module, tau: float) -> None:
         super().__init__()
-        allowed = "a number > 0 whose 1/τ is a float32 too (τ: logits are clipped to norm 1/τ)"
-        ok = lambda v: v > 0 and in_float32(1 / v)  # noqa: E731
-        self.loss_fn, self.tau = loss_fn, checked_number("logit_clip", tau, ok, allowed)
+        self.loss_fn, self.tau = loss_fn, tau
 
     def clip(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.float()

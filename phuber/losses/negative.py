@@ -12,23 +12,27 @@ from collections.abc import Iterable
 
 import torch
 
-from phuber.losses.base import Loss, Reduction, checked_number, target_log_prob
-from phuber.losses.robust import normalized_ce
+from phuber.core.domains import Real, declare
+from phuber.losses.base import Loss, Reduction, target_log_prob
+from phuber.losses.robust import NON_NEGATIVE, normalized_ce
 
 
 class _ActiveNegative(Loss):
     """α·active + β·negative per example, and δ·‖θ‖₁ as the penalty."""
 
     penalizes = True
+    domains = declare(
+        alpha=NON_NEGATIVE,
+        beta=NON_NEGATIVE,
+        delta=Real(0, why="the L1 weight"),
+        min_prob=Real(0, 1, low_open=True, high_open=True),
+    )
 
     def __init__(
         self, alpha: float, beta: float, delta: float, min_prob: float, reduction: Reduction
     ) -> None:
         super().__init__(reduction)
-        self.alpha = checked_number("alpha", alpha, lambda v: v >= 0, ">= 0")
-        self.beta = checked_number("beta", beta, lambda v: v >= 0, ">= 0")
-        self.delta = checked_number("delta", delta, lambda v: v >= 0, ">= 0 (the L1 weight)")
-        self.min_prob = checked_number("min_prob", min_prob, lambda v: 0 < v < 1, "in (0, 1)")
+        self.alpha, self.beta, self.delta, self.min_prob = alpha, beta, delta, min_prob
         self.log_min = math.log(self.min_prob)
 
     def penalty(self, parameters: Iterable[torch.Tensor]) -> torch.Tensor | None:
@@ -78,6 +82,7 @@ class NFLandNNFL(_ActiveNegative):
     """
 
     name = "nfl_nnfl"
+    domains = declare(gamma=NON_NEGATIVE)
 
     def __init__(
         self,
@@ -89,7 +94,7 @@ class NFLandNNFL(_ActiveNegative):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(alpha, beta, delta, min_prob, reduction)
-        self.gamma = checked_number("gamma", gamma, lambda v: v >= 0, ">= 0")
+        self.gamma = gamma
         self.A = -((1 - self.min_prob) ** self.gamma) * self.log_min
 
     def _focal(self, log_probs: torch.Tensor, targets: torch.Tensor) -> tuple:

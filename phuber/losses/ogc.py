@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from phuber.core.errors import InvalidValue
-from phuber.losses.base import Loss, Reduction, checked_number, target_log_prob
+from phuber.core.domains import Integer, Real, declare
+from phuber.losses.base import Loss, Reduction, target_log_prob
 
 MIN_PROB, MAX_PROB = 1e-7, 1 - 1e-7
 MIN_H, MAX_H = -math.log(MAX_PROB), -math.log(MIN_PROB)
@@ -73,6 +73,13 @@ class OptimizedGradientClipping(Loss):
     (``base``, torch) and its derivative (``slope``, NumPy)."""
 
     stateful = True
+    domains = declare(
+        epsilon=Real(0, low_open=True),
+        time_frame_s=Integer(1),
+        queue_size_q=Integer(2, why="a mixture's data"),
+        binary_search_tol=Real(0, low_open=True),
+        binary_search_max_iter=Integer(0),
+    )
 
     def __init__(
         self,
@@ -84,18 +91,9 @@ class OptimizedGradientClipping(Loss):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction)
-        self.epsilon = checked_number("epsilon", epsilon, lambda v: v > 0, "> 0")
-        for name, value in (("time_frame_s", time_frame_s), ("queue_size_q", queue_size_q)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidValue(name, value, "an integer >= 1")
-        if queue_size_q < 2:
-            raise InvalidValue("queue_size_q", queue_size_q, "an integer >= 2 (a mixture's data)")
+        self.epsilon = epsilon
         self.time_frame_s, self.queue_size_q = time_frame_s, queue_size_q
-        self.tol = checked_number("binary_search_tol", binary_search_tol, lambda v: v > 0, "> 0")
-        iterations = binary_search_max_iter
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-            raise InvalidValue("binary_search_max_iter", iterations, "an integer >= 0")
-        self.max_iter = iterations
+        self.tol, self.max_iter = binary_search_tol, binary_search_max_iter
         self.register_buffer("queue", torch.zeros(queue_size_q))
         self.grid_h = np.linspace(MIN_H, MAX_H, _GRID)
         self.pushed = self.steps = self.updates = 0
@@ -221,9 +219,10 @@ class OGC_FL(OptimizedGradientClipping):
     Defaults: ``script/cifar10/ogc_fl.sh`` (γ 0.5)."""
 
     name = "ogc_fl"
+    domains = declare(gamma=Real(0))
 
     def __init__(self, gamma: float = 0.5, **kwargs: Any) -> None:
-        self.gamma = checked_number("gamma", gamma, lambda v: v >= 0, ">= 0")
+        self.gamma = gamma
         super().__init__(**kwargs)
 
     def base(self, p: torch.Tensor) -> torch.Tensor:
@@ -239,9 +238,10 @@ class OGC_GCE(OptimizedGradientClipping):
     ogc_gce.sh`` (q 0.7)."""
 
     name = "ogc_gce"
+    domains = declare(q=Real(0, 1, low_open=True))
 
     def __init__(self, q: float = 0.7, **kwargs: Any) -> None:
-        self.q = checked_number("q", q, lambda v: 0 < v <= 1, "in (0, 1]")
+        self.q = q
         super().__init__(**kwargs)
 
     def base(self, p: torch.Tensor) -> torch.Tensor:

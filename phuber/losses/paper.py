@@ -5,15 +5,11 @@ import math
 
 import torch
 
-from phuber.losses.base import Reduction, TargetProbLoss, checked_number, one_minus_p
+from phuber.core.domains import Real, declare
+from phuber.losses.base import Reduction, TargetProbLoss, one_minus_p
 
-
-def _check_tau(tau: float) -> float:
-    return checked_number("tau", tau, lambda t: t > 1, "> 1 (the PHuber clipping threshold)")
-
-
-def _check_q(q: float) -> float:
-    return checked_number("q", q, lambda v: 0 < v <= 1, "in (0, 1] (the GCE exponent)")
+TAU = Real(1, low_open=True, why="the PHuber clipping threshold")
+Q = Real(0, 1, low_open=True, why="the GCE exponent")
 
 
 class CrossEntropy(TargetProbLoss):
@@ -32,10 +28,11 @@ class GeneralizedCrossEntropy(TargetProbLoss):
     """
 
     name = "gce"
+    domains = declare(q=Q)
 
     def __init__(self, q: float = 0.7, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        self.q = _check_q(q)
+        self.q = q
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
         return -torch.expm1(self.q * log_p) / self.q
@@ -64,10 +61,11 @@ class PHuberCrossEntropy(TargetProbLoss):
     """
 
     name = "phuber_ce"
+    domains = declare(tau=TAU)
 
     def __init__(self, tau: float = 10, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        self.tau = _check_tau(tau)
+        self.tau = tau
         self.log_threshold = -math.log(self.tau)  # log(1/τ)
         self.boundary_term = math.log(self.tau) + 1
 
@@ -94,11 +92,11 @@ class PHuberGeneralizedCrossEntropy(TargetProbLoss):
     """
 
     name = "phuber_gce"
+    domains = declare(q=Q, tau=TAU)
 
     def __init__(self, q: float = 0.7, tau: float = 10, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        self.q = _check_q(q)
-        self.tau = _check_tau(tau)
+        self.q, self.tau = q, tau
         # log p* = log τ / (q − 1); −inf for q = 1.
         self.log_threshold = math.log(self.tau) / (self.q - 1) if self.q < 1 else -math.inf
         p_star = math.exp(self.log_threshold)

@@ -10,23 +10,12 @@ import math
 
 import torch
 
-from phuber.core.errors import InvalidValue
-from phuber.losses.base import (
-    Loss,
-    Reduction,
-    TargetProbLoss,
-    checked_number,
-    one_minus_p,
-    target_log_prob,
-)
+from phuber.core.domains import Choice, Flag, Integer, Real, declare
+from phuber.losses.base import Loss, Reduction, TargetProbLoss, one_minus_p, target_log_prob
 
-
-def _non_negative(name: str, value: float) -> float:
-    return checked_number(name, value, lambda v: v >= 0, ">= 0")
-
-
-def _positive(name: str, value: float) -> float:
-    return checked_number(name, value, lambda v: v > 0, "> 0")
+NON_NEGATIVE = Real(0)
+POSITIVE = Real(0, low_open=True)
+LOG_ZERO = Real(high=0, high_open=True, why="the value given to log 0")
 
 
 class MeanAbsoluteError(TargetProbLoss):
@@ -37,10 +26,11 @@ class MeanAbsoluteError(TargetProbLoss):
     """
 
     name = "mae"
+    domains = declare(scale=POSITIVE)
 
     def __init__(self, scale: float = 1.0, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        self.scale = _positive("scale", scale)
+        self.scale = scale
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
         return 2 * self.scale * one_minus_p(log_p)
@@ -62,6 +52,7 @@ class SymmetricCrossEntropy(TargetProbLoss):
     """
 
     name = "sce"
+    domains = declare(alpha=NON_NEGATIVE, beta=NON_NEGATIVE, A=LOG_ZERO)
 
     def __init__(
         self,
@@ -71,9 +62,7 @@ class SymmetricCrossEntropy(TargetProbLoss):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction)
-        self.alpha = _non_negative("alpha", alpha)
-        self.beta = _non_negative("beta", beta)
-        self.A = checked_number("A", A, lambda v: v < 0, "< 0 (the value given to log 0)")
+        self.alpha, self.beta, self.A = alpha, beta, A
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
         return self.alpha * -log_p + self.beta * -self.A * one_minus_p(log_p)
@@ -96,6 +85,7 @@ class NormalizedCEReverseCE(Loss):
     """
 
     name = "nce_rce"
+    domains = declare(alpha=NON_NEGATIVE, beta=NON_NEGATIVE, A=LOG_ZERO)
 
     def __init__(
         self,
@@ -105,9 +95,7 @@ class NormalizedCEReverseCE(Loss):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction)
-        self.alpha = _non_negative("alpha", alpha)
-        self.beta = _non_negative("beta", beta)
-        self.A = checked_number("A", A, lambda v: v < 0, "< 0 (the value given to log 0)")
+        self.alpha, self.beta, self.A = alpha, beta, A
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         rce = -self.A * one_minus_p(target_log_prob(log_probs, targets))
@@ -124,11 +112,11 @@ class NormalizedCEMeanAbsoluteError(Loss):
     """
 
     name = "nce_mae"
+    domains = declare(alpha=NON_NEGATIVE, beta=NON_NEGATIVE)
 
     def __init__(self, alpha: float = 1.0, beta: float = 1.0, reduction: Reduction = "mean"):
         super().__init__(reduction)
-        self.alpha = _non_negative("alpha", alpha)
-        self.beta = _non_negative("beta", beta)
+        self.alpha, self.beta = alpha, beta
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         mae = one_minus_p(target_log_prob(log_probs, targets))
@@ -145,11 +133,11 @@ class AsymmetricGeneralizedCrossEntropy(TargetProbLoss):
     """
 
     name = "agce"
+    domains = declare(a=POSITIVE, q=POSITIVE)
 
     def __init__(self, a: float = 0.6, q: float = 0.6, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        self.a = _positive("a", a)
-        self.q = _positive("q", q)
+        self.a, self.q = a, q
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
         return ((self.a + 1) ** self.q - (self.a + log_p.exp()) ** self.q) / self.q
@@ -166,11 +154,10 @@ class TaylorCrossEntropy(TargetProbLoss):
     """
 
     name = "taylor_ce"
+    domains = declare(order=Integer(1, why="the number of Taylor terms"))
 
     def __init__(self, order: int = 2, reduction: Reduction = "mean") -> None:
         super().__init__(reduction)
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise InvalidValue("order", order, "an integer >= 1 (the number of Taylor terms)")
         self.order = order
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
@@ -194,15 +181,13 @@ class FocalLoss(TargetProbLoss):
     """
 
     name = "focal"
+    domains = declare(gamma=NON_NEGATIVE, detach_weight=Flag())
 
     def __init__(
         self, gamma: float = 0.5, detach_weight: bool = True, reduction: Reduction = "mean"
     ) -> None:
         super().__init__(reduction)
-        self.gamma = _non_negative("gamma", gamma)
-        if not isinstance(detach_weight, bool):
-            raise InvalidValue("detach_weight", detach_weight, "true or false")
-        self.detach_weight = detach_weight
+        self.gamma, self.detach_weight = gamma, detach_weight
 
     def from_log_prob(self, log_p: torch.Tensor) -> torch.Tensor:
         weight = one_minus_p(log_p).clamp(min=1e-30) ** self.gamma
@@ -222,13 +207,11 @@ class Bootstrapping(Loss):
     """
 
     name = "bootstrap"
+    domains = declare(beta=Real(0, 1), mode=Choice(("soft", "hard")))
 
     def __init__(self, beta: float = 0.95, mode: str = "soft", reduction: Reduction = "mean"):
         super().__init__(reduction)
-        self.beta = checked_number("beta", beta, lambda v: 0 <= v <= 1, "in [0, 1]")
-        if mode not in ("soft", "hard"):
-            raise InvalidValue("mode", mode, "'soft' or 'hard'")
-        self.mode = mode
+        self.beta, self.mode = beta, mode
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         ce = -target_log_prob(log_probs, targets)

@@ -4,8 +4,8 @@ UCSC-REAL/negative-label-smoothing, ``loss.py``, ``loss_gls``)."""
 
 import torch
 
-from phuber.core.errors import InvalidValue
-from phuber.losses.base import Loss, Reduction, checked_number, target_log_prob
+from phuber.core.domains import Integer, Real, declare
+from phuber.losses.base import Loss, Reduction, target_log_prob
 
 
 class GeneralizedLabelSmoothing(Loss):
@@ -19,18 +19,16 @@ class GeneralizedLabelSmoothing(Loss):
     """
 
     name = "label_smoothing"
+    domains = declare(
+        smooth_rate=Real(high=1, high_open=True, why="the label keeps weight 1 − r > 0"),
+        warmup_epochs=Integer(0),
+    )
 
     def __init__(
         self, smooth_rate: float = 0.1, warmup_epochs: int = 0, reduction: Reduction = "mean"
     ) -> None:
         super().__init__(reduction)
-        self.smooth_rate = checked_number(
-            "smooth_rate", smooth_rate, lambda v: v < 1, "< 1 (the label keeps weight 1 − r > 0)"
-        )
-        integer = isinstance(warmup_epochs, int) and not isinstance(warmup_epochs, bool)
-        if not integer or warmup_epochs < 0:
-            raise InvalidValue("warmup_epochs", warmup_epochs, "an integer >= 0")
-        self.warmup_epochs = warmup_epochs
+        self.smooth_rate, self.warmup_epochs = smooth_rate, warmup_epochs
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         ce = -target_log_prob(log_probs, targets)
@@ -49,9 +47,9 @@ class NegativeLabelSmoothing(GeneralizedLabelSmoothing):
     of LeNet's recipe; the authors warm up 120 of 220 epochs): our choices, set them per run."""
 
     name = "nls"
+    domains = declare(smooth_rate=Real(high=0, high_open=True, why="negative smoothing"))
 
     def __init__(
         self, smooth_rate: float = -0.2, warmup_epochs: int = 10, reduction: Reduction = "mean"
     ) -> None:
-        checked_number("smooth_rate", smooth_rate, lambda v: v < 0, "< 0 (negative smoothing)")
         super().__init__(smooth_rate, warmup_epochs, reduction)

@@ -50,7 +50,7 @@ PARAM_SYMBOLS = {
     "queue_size_q": "queue",
 }
 # Parameters left out of a label at their usual value: GCE's q, focal's detached weight, the
-# clamps of ANL and the search settings of OGC.
+# clamps of ANL and ε-softmax and the search settings of OGC.
 _UNSAID = {
     ("gce", "q"): 0.7,
     ("phuber_gce", "q"): 0.7,
@@ -59,6 +59,8 @@ _UNSAID = {
     ("label_smoothing", "warmup_epochs"): 0,
     ("nce_nnce", "min_prob"): 1e-7,
     ("nfl_nnfl", "min_prob"): 1e-7,
+    ("ece_mae", "eps"): 1e-8,
+    ("efl_mae", "eps"): 1e-8,
     **{(f"ogc_{b}", "binary_search_tol"): 1e-7 for b in ("ce", "fl", "gce")},
     **{(f"ogc_{b}", "binary_search_max_iter"): 10 for b in ("ce", "fl", "gce")},
 }

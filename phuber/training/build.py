@@ -47,23 +47,24 @@ def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return instantiate(node, *args, **kwargs)
     except Exception as err:
-        raise ConfigError(explain(err, node, key)) from err
+        lines = explain(err, node, key)
+        raise ConfigError("\n  ".join(lines), lines) from err
 
 
-def explain(err: Exception, node: DictConfig, key: str) -> str:
-    """One line for why building ``node`` failed: ``loss.tau=1: must be > 1``."""
+def explain(err: Exception, node: DictConfig, key: str) -> list[str]:
+    """Why building ``node`` failed, one line per rejected value: ``loss.tau=1: must be > 1``."""
     cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
     if isinstance(cause, InvalidValue):
-        return cause.at(key)
+        return cause.lines(key)
     target = node.get("_target_", "?")
     unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
     if isinstance(cause, TypeError) and unexpected:
         name = unexpected.group(1)
-        return (
+        return [
             f"{key}.{name}={node.get(name)!r}: {target} takes no parameter {name!r}; "
             f"it takes {', '.join(_parameters(target)) or 'none'}"
-        )
-    return f"{key} ({target}): {type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
+        ]
+    return [f"{key} ({target}): {type(cause).__name__}: {' '.join(str(cause).split())[:300]}"]
 
 
 def _parameters(target: str) -> list[str]:
@@ -101,8 +102,8 @@ def build_loss(
 
         try:
             loss_fn = LogitClip(loss_fn, logit_clip)
-        except InvalidValue as err:
-            raise ConfigError(err.at("hparams")) from err
+        except InvalidValue as err:  # LogitClip's τ is hparams.logit_clip
+            raise ConfigError(f"hparams.logit_clip={logit_clip!r}: must be {err.allowed}") from err
     if num_classes is not None:
         probe_loss(loss_fn, num_classes, loss_settings(loss, logit_clip))
     return loss_fn
@@ -169,7 +170,8 @@ def noise_matrix(dataset: DictConfig) -> np.ndarray | None:
     try:
         return noise_model(dataset)
     except InvalidValue as err:
-        raise ConfigError(err.at("dataset.train")) from err
+        lines = err.lines("dataset.train")
+        raise ConfigError("\n  ".join(lines), lines) from err
 
 
 def _fast(node: DictConfig) -> dict[str, bool]:

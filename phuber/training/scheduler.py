@@ -3,11 +3,10 @@
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from phuber.core.errors import InvalidValue
-from phuber.losses.base import checked_number as _number
+from phuber.core.domains import Declared, Flag, Integer, Real, declare
 
 
-class ExponentialDecayLR(LRScheduler):
+class ExponentialDecayLR(Declared, LRScheduler):
     """Keras' ExponentialDecay: lr = lr₀ · decay_rate^(step / decay_steps).
 
     With ``staircase=True`` the exponent is an integer division. Step it once per optimiser step
@@ -15,6 +14,13 @@ class ExponentialDecayLR(LRScheduler):
     rather than as a ``LambdaLR``, so its state dict holds plain numbers and loads with
     ``weights_only=True``.
     """
+
+    domains = declare(
+        decay_steps=Integer(1),
+        decay_rate=Real(0, low_open=True, why="the factor per decay_steps"),
+        staircase=Flag(),
+        last_epoch=Integer(-1),
+    )
 
     def __init__(
         self,
@@ -24,13 +30,6 @@ class ExponentialDecayLR(LRScheduler):
         staircase: bool = False,
         last_epoch: int = -1,
     ) -> None:
-        if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps <= 0:
-            raise InvalidValue("decay_steps", decay_steps, "an integer > 0")
-        _number(
-            "decay_rate", decay_rate, lambda v: v > 0, "a number > 0 (the factor per decay_steps)"
-        )
-        if not isinstance(staircase, bool):
-            raise InvalidValue("staircase", staircase, "true or false")
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase
