@@ -11,17 +11,8 @@ import numpy as np
 from omegaconf import DictConfig
 from scipy.optimize import minimize_scalar
 
-from phuber.core.checks import (
-    BOOL,
-    SEED_ALLOWED,
-    Rule,
-    between,
-    check_rules,
-    is_int,
-    is_num,
-    is_seed,
-    raise_problems,
-)
+from phuber.core.checks import SEED, check_keys, raise_problems
+from phuber.core.domains import Choice, Flag, Integer, Real
 from phuber.core.errors import ConfigError
 from phuber.core.files import save_json
 from phuber.core.rundir import RunDir
@@ -39,28 +30,27 @@ def margin_losses(cfg: DictConfig) -> list[MarginLoss]:
         raise ConfigError(str(err)) from err
 
 
-_POSITIVE_INT = (lambda v: is_int(v) and v >= 1, "an integer >= 1")
 # The keys of conf/synthetic/*.yaml that no object checks when it is built (the τs are checked by
-# the losses); a key absent from a script's config is skipped.
-_RULES: list[Rule] = [
-    ("n_repeat", *_POSITIVE_INT),
-    ("n_train", *_POSITIVE_INT),
-    ("n_test", *_POSITIVE_INT),
-    ("corrupt_prob", between(0, 1), "in [0, 1]"),
-    ("gamma", lambda v: is_num(v) and v > 0, "a number > 0"),
-    ("var", lambda v: is_num(v) and v >= 0, "a number >= 0"),
-    ("mixture", *BOOL),
-    ("method", lambda v: v in linear.METHODS, f"one of {sorted(linear.METHODS)}"),
-    ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
-    ("plot_boundaries", *BOOL),
-    ("save_fig", *BOOL),
-    ("show_fig", *BOOL),
-]
+# the losses); a key absent from a script's config is skipped. NumPy float64 throughout.
+KEYS = {
+    "n_repeat": Integer(1),
+    "n_train": Integer(1),
+    "n_test": Integer(1),
+    "corrupt_prob": Real(0, 1, float32=False),
+    "gamma": Real(0, low_open=True, float32=False),
+    "var": Real(0, float32=False),
+    "mixture": Flag(),
+    "method": Choice(tuple(sorted(linear.METHODS))),
+    "seed": SEED,
+    "plot_boundaries": Flag(),
+    "save_fig": Flag(),
+    "show_fig": Flag(),
+}
 
 
 def validate(cfg: DictConfig) -> None:
     """Check a synthetic experiment's keys, all problems in one message."""
-    raise_problems(check_rules(cfg, _RULES))
+    raise_problems(check_keys(cfg, KEYS))
 
 
 Experiment = Callable[[DictConfig, Path], dict[str, Any]]

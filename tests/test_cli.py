@@ -124,7 +124,7 @@ BAD_INPUTS = [
     ("mixed_precision=maybe", "mixed_precision='maybe'", "true or false"),
     ("seed=-3", "seed=-3", ">= 0"),
     ("device=gpu7", "device='gpu7'", "torch device"),
-    ("checkpoint=/nonexistent/most_recent.pt", "checkpoint='/nonexistent", "existing file"),
+    ("checkpoint=/nonexistent/most_recent.pt", "checkpoint='/nonexistent", "existing checkpoint"),
     ("loss=huber", "loss", "phuber_ce"),
     ("dataset.train.noise_type=uniform", "dataset.train.noise_type='uniform'", "pairflip"),
     (
@@ -172,7 +172,7 @@ BAD_INPUTS = [
     ("device=xla", "device='xla'", "cpu, cuda[:N] or mps"),
     ("dataset.train.use=false", "dataset.train.use=False", "true to train"),
     ("dataset.root=5", "dataset.root=5", "a folder path"),
-    ("checkpoint=" + "x" * 5000 + ".pt", "checkpoint='xxxx", "an existing file"),
+    ("checkpoint=" + "x" * 5000 + ".pt", "checkpoint='xxxx", "an existing checkpoint"),
     ("loss=gce +loss.tau=2", "loss.tau=2", "takes no parameter 'tau'; it takes q"),
     ("hparams.optimizer=sgd", "hparams.optimizer='sgd'", "hparams/optimizer=NAME"),
     ("dataset=cifar100", "cifar100 images are 32×32", "model=resnet50"),
@@ -402,8 +402,8 @@ def test_eval_uses_the_checkpoints_data_set_and_model(cli, tmp_path):
 
 def test_report_and_synthetic_inputs_are_checked(cli):
     for script, args, line in (
-        ("synthetic_1.py", ["gamma=abc"], "gamma='abc': must be a number > 0"),
-        ("synthetic_1.py", ["gamma=nan"], "gamma=nan: must be a number > 0"),
+        ("synthetic_1.py", ["gamma=abc"], "gamma='abc': must be > 0"),
+        ("synthetic_1.py", ["gamma=nan"], "gamma=nan: must be > 0"),
         ("synthetic_1.py", ["phuber_tau=inf"], "phuber_tau must be > 1"),
         ("synthetic_1.py", ["+gama=1"], "did you mean gamma?"),
         ("synthetic_2.py", ["seed=-1"], "seed=-1: must be an integer >= 0"),

@@ -134,7 +134,7 @@ def test_composed_configs_are_those_of_the_pair_files(compose_cfg, command):
     exactly as the 18 per-pair files and 5 self-contained data set files did (the JSON was
     written from those files before they were merged), plus ``hparams.scheduler_interval``, which
     the scheduler class used to declare, and options added since, off by default
-    (``hparams.logit_clip``, ``eval_every``, ``dataset.train.label_file``)."""
+    (``hparams.logit_clip``, ``eval_every``, ``dataset.train.label_file``, ``dataset.module``)."""
     name, _, overrides = command.rpartition(": ")
     cfg = compose_cfg(overrides.split(), name or "train")
     expected = COMPOSED[command]
@@ -146,6 +146,7 @@ def test_composed_configs_are_those_of_the_pair_files(compose_cfg, command):
         expected["eval_every"] = None
     if "train" in expected.get("dataset", {}):
         expected["dataset"]["train"]["label_file"] = None
+        expected["dataset"]["module"] = None
     assert OmegaConf.to_container(cfg, resolve=True) == expected
 
 

@@ -126,6 +126,16 @@ OPTIONAL_LAUNCHERS = {
 }
 
 
+def _file_keys() -> set[str]:
+    from phuber.core.domains import File
+    from phuber.training.config import KEYS
+
+    return {key for key, domain in KEYS.items() if isinstance(domain, File)}
+
+
+FILES = _file_keys()  # keys whose value the pages show as a placeholder path
+
+
 def compose_each(config: str, overrides: list[str], where: str) -> None:
     for override in overrides:
         launcher = override.removeprefix("hydra/launcher=")
@@ -155,12 +165,12 @@ def _compose_each(config: str, overrides: list[str], where: str) -> None:
             if config in ("train", "eval"):
                 task = "eval" if config == "eval" else "train"
                 with_hydra = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-                problems = [p for p in config_problems(with_hydra, task) if p.key != "checkpoint"]
+                problems = [p for p in config_problems(with_hydra, task) if p.key not in FILES]
                 assert not problems, f"{where}: {key}={value}: {problems}"
     if not sweeps and config in ("train", "eval"):
         cfg = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
         task = "eval" if config == "eval" else "train"
-        problems = [p for p in config_problems(cfg, task) if p.key != "checkpoint"]
+        problems = [p for p in config_problems(cfg, task) if p.key not in FILES]
         assert not problems, f"{where}: {problems}"
 
 

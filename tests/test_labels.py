@@ -70,7 +70,7 @@ def test_a_label_file_is_identified_by_its_content(tiny_cfg, tmp_path):
         (lambda p: np.save(p.with_suffix(".npy"), np.full(4000, 10)), "label 10 at index 0"),
         (lambda p: np.save(p.with_suffix(".npy"), np.zeros(4000)), "must be integers"),
         (lambda p: np.save(p.with_suffix(".npy"), np.array([{}] * 4000)), "cannot be read"),
-        (lambda p: p.with_suffix(".txt").write_text("1 2 3"), "must be a .npy, a .npz"),
+        (lambda p: p.with_suffix(".txt").write_text("1 2 3"), "label file (.npy, .npz, .json)"),
         (lambda p: np.savez(p.with_suffix(".npz"), labels=np.zeros(4000, int)), "no noisy_labels"),
         (lambda p: p.with_suffix(".json").write_text("[1, 2"), "cannot be read as labels"),
     ],

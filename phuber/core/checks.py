@@ -1,45 +1,20 @@
-"""Config checks as data: a rule is (key, check, what is allowed), and every problem becomes one
-line ``key=value: must be ...`` of a single ``ConfigError``. Used by the training and
-evaluation configs (``phuber.training.config``) and the synthetic experiments. No heavy imports.
+"""Config keys checked against their declared domains (``phuber.core.domains``): every value
+out of its domain becomes one line ``key=value: must be ...`` of a single ``ConfigError``. Used
+by the training and evaluation configs (``phuber.training.config``) and the synthetic
+experiments. No heavy imports.
 """
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from phuber.core.domains import Domain, Integer
 from phuber.core.errors import ConfigError
 
-# (key, check, what is allowed): the message for a value that fails is "key=value: must be allowed".
-Rule = tuple[str, Callable[[Any], bool], str]
-
 MAX_SEED = 2**63 - 2  # torch seeds the augmentation generator with seed + 1 < 2**64
-
-
-def is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def is_num(v: Any) -> bool:
-    """A finite real number (not a bool, NaN or ±inf)."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def between(lo: float, hi: float, hi_open: bool = False) -> Callable[[Any], bool]:
-    return lambda v: is_num(v) and lo <= v and (v < hi if hi_open else v <= hi)
-
-
-def is_seed(v: Any) -> bool:
-    return is_int(v) and 0 <= v <= MAX_SEED
-
-
-SEED_ALLOWED = f"an integer >= 0 (at most {MAX_SEED})"
-BOOL: tuple[Callable[[Any], bool], str] = (is_bool, "true or false")
+SEED = Integer(0, MAX_SEED, nullable=True, null_means="draw one and record it")
+_ABSENT = object()
 
 
 class Problem(str):
@@ -61,13 +36,17 @@ def problem(key: str, value: Any, allowed: str) -> Problem:
     return Problem(key, f"{key}={value!r}: must be {allowed}")
 
 
-def check_rules(cfg: DictConfig, rules: Iterable[Rule]) -> list[Problem]:
-    """The problem lines of the rules whose key is present in ``cfg`` and whose value fails."""
+def check_keys(cfg: DictConfig, domains: Mapping[str, Domain]) -> list[Problem]:
+    """The problem lines of the keys present in ``cfg`` whose value is out of its domain."""
     problems = []
-    for key, check, allowed in rules:
-        value = OmegaConf.select(cfg, key, default="<absent>")
-        if value != "<absent>" and not check(value):
-            problems.append(problem(key, value, allowed))
+    for key, domain in domains.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is _ABSENT:
+            continue
+        try:
+            domain.check(value)
+        except ValueError as err:
+            problems.append(problem(key, value, str(err)))
     return problems
 
 

@@ -152,7 +152,7 @@ class Integer(Domain):
     def _allowed(self) -> str:
         lo, hi = self.low, self.high
         if lo is not None and hi is not None:
-            text = f"an integer in [{lo}, {hi}]"
+            text = f"an integer >= {lo} (at most {hi})"
         elif lo is not None:
             text = f"an integer >= {lo}"
         elif hi is not None:
@@ -256,7 +256,7 @@ class File(Domain):
             raise _reject(self)
         path = Path(value).expanduser()
         if self.suffixes and path.suffix not in self.suffixes:
-            raise _reject(self, f"; {value!r} ends in {path.suffix or 'no suffix'!r}")
+            raise _reject(self, f"; it ends in {path.suffix or 'no suffix'!r}")
         try:
             found = path.is_file()
         except (OSError, ValueError):  # a name too long for the file system, a NUL byte

@@ -15,12 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
+from phuber.core.domains import File
 from phuber.core.errors import DataError
 from phuber.core.files import atomic_write
 from phuber.datasets.readers import outside_classes
 
 LABELS_FILE = "noisy_labels.npz"
 SUFFIXES = (".npy", ".npz", ".json")
+# dataset.train.label_file: what read_label_file reads
+LABEL_FILE = File(
+    "label file",
+    SUFFIXES,
+    nullable=True,
+    null_means="labels from the noise model",
+)
 
 
 def sha256(path: str | Path, key: str | None = None) -> str:

@@ -11,63 +11,53 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from phuber.core.checks import (
-    BOOL,
-    SEED_ALLOWED,
-    Problem,
-    Rule,
-    between,
-    check_rules,
-    is_int,
-    is_num,
-    is_seed,
-    problem,
-    raise_problems,
-)
+from phuber.core.checks import SEED, Problem, check_keys, problem, raise_problems
+from phuber.core.domains import Choice, File, Flag, Integer, Real, Text, is_int
+from phuber.datasets.labels import LABEL_FILE
 
 MAX_CLASSES = 100_000  # more than any data set here; a typo beyond it would allocate a huge head
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
-
-_RULES: list[Rule] = [
-    ("dataset.name", lambda v: isinstance(v, str), "a data set name"),
-    ("dataset.root", lambda v: isinstance(v, str) and v != "", "a folder path (a string)"),
-    ("dataset.download", *BOOL),
-    ("dataset.train.noise_seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
-    ("dataset.train.augment", *BOOL),
-    ("dataset.val.split", lambda v: v is None or between(0, 1, True)(v), "in [0, 1) or null"),
-    ("dataset.val.seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED} or null"),
-    ("hparams.epochs", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-    ("hparams.batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
-    (
-        "hparams.grad_clip_max_norm",
-        lambda v: v is None or (is_num(v) and v > 0),
-        "a number > 0, or null for no clipping",
+# The harness's own keys, consumed by the trainer and the data's loading (a class's parameters
+# are declared on the class: phuber.core.domains).
+KEYS = {
+    "dataset.name": Text("a data set name"),
+    "dataset.root": Text("a folder path (a string)"),
+    "dataset.download": Flag(),
+    "dataset.train.noise_seed": SEED,
+    "dataset.train.augment": Flag(),
+    "dataset.train.label_file": LABEL_FILE,
+    "dataset.val.split": Real(
+        0, 1, high_open=True, nullable=True, null_means="no validation split"
     ),
-    ("hparams.optimizer.lr", lambda v: is_num(v) and v > 0, "a number > 0"),
-    ("hparams.optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
-    ("hparams.optimizer.momentum", lambda v: is_num(v) and v >= 0, "a number >= 0"),
-    (
-        "hparams.scheduler_interval",
-        lambda v: v in ("step", "epoch"),
-        "step (after every optimiser step) or epoch",
+    "dataset.val.seed": SEED,
+    "hparams.epochs": Integer(0),
+    "hparams.batch_size": Integer(1),
+    "hparams.grad_clip_max_norm": Real(0, low_open=True, nullable=True, null_means="no clipping"),
+    "hparams.optimizer.lr": Real(0, low_open=True),
+    "hparams.optimizer.weight_decay": Real(0),
+    "hparams.optimizer.momentum": Real(0),
+    "hparams.scheduler_interval": Choice(
+        ("step", "epoch"), why="step: after every optimiser step; epoch: after every epoch"
     ),
-    ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
-    (
-        "eval_every",
-        lambda v: v is None or (is_int(v) and v >= 1),
-        "an integer >= 1 (epochs), or null (every epoch up to 10,000 test images, else every 10)",
+    "eval_batch_size": Integer(1),
+    "eval_every": Integer(
+        1,
+        why="epochs",
+        nullable=True,
+        null_means="every epoch up to 10,000 test images, else every 10",
     ),
-    ("seed", lambda v: v is None or is_seed(v), f"{SEED_ALLOWED}, or null"),
-    ("mixed_precision", *BOOL),
-    ("tensorboard", *BOOL),
-    ("save", *BOOL),
-    ("compile", *BOOL),
-    ("auto_cpu_if_no_gpu", *BOOL),
-    ("dataset.train.use", *BOOL),
-    ("dataset.val.use", *BOOL),
-    ("dataset.test.use", *BOOL),
-]
+    "seed": SEED,
+    "mixed_precision": Flag(),
+    "tensorboard": Flag(),
+    "save": Flag(),
+    "compile": Flag(),
+    "auto_cpu_if_no_gpu": Flag(),
+    "dataset.train.use": Flag(),
+    "dataset.val.use": Flag(),
+    "dataset.test.use": Flag(),
+    "checkpoint": File("checkpoint", nullable=True, null_means="start afresh"),
+}
 # Config nodes that name a class to build, and the group that chooses them.
 TARGETS = {
     "model": "model",
@@ -99,7 +89,7 @@ def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
     """Every bad value that needs no built object: key, value and what is allowed."""
     from phuber.datasets.registry import DATASETS, dataset_info
 
-    problems = check_rules(cfg, _RULES)
+    problems = check_keys(cfg, KEYS)
 
     def bad(key: str, value: Any, allowed: str) -> None:
         problems.append(problem(key, value, allowed))
@@ -156,14 +146,12 @@ def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
             f"used with 28×28 data; {name} images are {info.size}×{info.size}: choose {others}",
         )
     checkpoint = OmegaConf.select(cfg, "checkpoint")
-    if task == "eval" and not checkpoint:
+    if task == "eval" and checkpoint is None:
         bad(
             "checkpoint",
             checkpoint,
             "the path of a saved model, e.g. checkpoint=outputs/…/final_model.pt",
         )
-    elif checkpoint is not None and not _is_file(checkpoint):
-        bad("checkpoint", checkpoint, "an existing file")
     if task == "eval" and not any(
         OmegaConf.select(cfg, f"dataset.{split}.use") is True for split in ("train", "val", "test")
     ):
@@ -225,10 +213,3 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def _is_file(path: Any) -> bool:
-    try:
-        return isinstance(path, str) and Path(path).is_file()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
-        return False
