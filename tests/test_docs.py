@@ -148,7 +148,7 @@ def compose_each(config: str, overrides: list[str], where: str) -> None:
 def _compose_each(config: str, overrides: list[str], where: str) -> None:
     """Compose ``config`` with the overrides, once per value of every swept key (the command
     line's and the experiment's), and check each: the config's own problems (placeholder
-    checkpoints aside) are a failure."""
+    paths of file-valued keys aside) are a failure."""
     from phuber.training.config import config_problems
 
     sweeps = {o.split("=")[0]: o.split("=", 1)[1].split(",") for o in overrides if _swept(o)}
