@@ -141,7 +141,7 @@ BAD_INPUTS = [
     (
         "dataset=cifar10n model=resnet18 dataset.train.human_labels=best",
         "dataset.train.human_labels='best'",
-        "one of ['aggre', 'worse', 'random1', 'random2', 'random3']",
+        "one of 'aggre', 'worse', 'random1', 'random2', 'random3'",
     ),
     (
         "dataset=cifar10n model=resnet18 dataset.train.corrupt_prob=0.2",
@@ -192,11 +192,12 @@ BAD_INPUTS = [
     ("loss=forward dataset.train.corrupt_prob=0.9", "is constant", "its transition matrix"),
     ("loss=forward +loss.transition=[[1,0],[0,1]]", "loss.transition", "a 10×10 row-stochastic"),
     ("hparams.scheduler.decay_rate=0", "hparams.scheduler.decay_rate=0", "must be > 0"),
-    ("dataset.num_classes=null", "dataset.num_classes=None", "an integer in [2, 100000]"),
+    ("dataset.num_classes=null", "dataset.num_classes=None", "an integer >= 2 (at most 100000)"),
     ("model._target_=abc", "model._target_='abc'", "a class or function phuber can import"),
     (
         "dataset.train.corrupt_prob=nan eval_batch_size=0",
-        "eval_batch_size=0: must be an integer >= 1\n  dataset.train.corrupt_prob=nan",
+        "dataset.train.corrupt_prob=nan: must be in [0, 1]\n  eval_batch_size=0: must be an "
+        "integer >= 1",
         "must be in [0, 1]",
     ),
     # Keys nobody reads (point 6): Hydra suggests the +, which must not turn a typo into a no-op.

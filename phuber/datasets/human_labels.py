@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phuber.core.domains import Choice
 from phuber.core.errors import DataError, InvalidValue
 from phuber.core.files import atomic_write
 
@@ -34,11 +35,16 @@ class HumanLabels:
     def url(self) -> str:
         return _REPOSITORY + self.file
 
+    @property
+    def domain(self) -> Choice:
+        """``dataset.train.human_labels``: one of the file's label sets."""
+        return Choice(tuple(self.choices), why="a label set of the CIFAR-N file")
+
     def check(self, choice: object, corrupt_prob: object, noise_type: object) -> None:
         """Raise ``InvalidValue`` for a choice the file does not have, or synthetic noise on
         top of the human labels."""
-        if choice not in self.choices:
-            raise InvalidValue("human_labels", choice, f"one of {list(self.choices)}")
+        if isinstance(choice, bool) or choice not in self.choices:
+            raise InvalidValue("human_labels", choice, self.domain.allowed())
         if corrupt_prob != 0:
             raise InvalidValue(
                 "corrupt_prob", corrupt_prob, "0 with human labels (they are the noise)"

@@ -3,11 +3,11 @@ sampled vectorised with its own random generator: symmetric, asymmetric (class-c
 common in the literature) and pair-flip noise are one mechanism. Instance-dependent noise gives
 each example its own row, drawn from its image (``instance_noise``)."""
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from phuber.core.domains import Choice, Real
 from phuber.core.errors import InvalidValue
 
 NOISE_TYPES = (
@@ -18,6 +18,9 @@ NOISE_TYPES = (
     "instance",
     "instance_normalized",
 )
+# dataset.train.corrupt_prob and noise_type, as the noise models take them
+CORRUPT_PROB = Real(0, 1, float32=False)  # ρ, the probability that a label is corrupted
+NOISE_TYPE = Choice(NOISE_TYPES)
 # Noise types whose transition depends on each example, known only with the data.
 DATA_DEPENDENT = ("instance", "instance_normalized")
 
@@ -59,9 +62,10 @@ ASYMMETRIC_FLIPS = {
 
 
 def _check_rate(corrupt_prob: float) -> None:
-    number = isinstance(corrupt_prob, int | float) and not isinstance(corrupt_prob, bool)
-    if not (number and math.isfinite(corrupt_prob) and 0.0 <= corrupt_prob <= 1.0):
-        raise InvalidValue("corrupt_prob", corrupt_prob, "in [0, 1]")
+    try:
+        CORRUPT_PROB.check(corrupt_prob)
+    except ValueError as err:
+        raise InvalidValue("corrupt_prob", corrupt_prob, str(err)) from None
 
 
 def transition_matrix(
@@ -110,14 +114,14 @@ def transition_matrix(
         return matrix
     if noise_type in DATA_DEPENDENT:
         raise InvalidValue("noise_type", noise_type, "class-conditional (use instance_noise)")
-    raise InvalidValue("noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
+    raise InvalidValue("noise_type", noise_type, NOISE_TYPE.allowed())
 
 
 def check_noise(noise_type: str, corrupt_prob: float) -> None:
     """Raise ``InvalidValue`` for a noise type or rate no noise model takes (for the types
     ``transition_matrix`` cannot build alone)."""
     if noise_type not in NOISE_TYPES:
-        raise InvalidValue("noise_type", noise_type, f"one of {list(NOISE_TYPES)}")
+        raise InvalidValue("noise_type", noise_type, NOISE_TYPE.allowed())
     _check_rate(corrupt_prob)
 
 

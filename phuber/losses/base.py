@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from phuber.core.domains import Choice, Declared, Domain, declare
+from phuber.core.declared import Declared, declare
+from phuber.core.domains import Choice, Domain
 
 Reduction = Literal["mean", "sum", "none"]
 

@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from phuber.core.domains import Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Real
 from phuber.losses.base import Loss, Reduction, target_log_prob
 
 _LOG_FLOOR = math.log(1e-7)  # the code clamps probabilities at 1e-7 before their logs

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from phuber.core.domains import Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Real
 from phuber.losses.base import Loss, Reduction, one_minus_p, target_log_prob
 from phuber.losses.robust import NON_NEGATIVE
 

@@ -4,7 +4,8 @@ with T the true transition matrix, one the config gives, or one estimated from a
 import numpy as np
 import torch
 
-from phuber.core.domains import File, Matrix, Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import File, Matrix, Real
 from phuber.core.errors import ConfigError, InvalidValue
 from phuber.losses.base import Loss, Reduction
 

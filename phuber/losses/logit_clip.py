@@ -6,7 +6,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from phuber.core.domains import F32_TINY, Declared, Real, declare
+from phuber.core.declared import Declared, declare
+from phuber.core.domains import F32_TINY, Real
 
 
 class LogitClip(Declared, nn.Module):

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 import torch
 
-from phuber.core.domains import Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Real
 from phuber.losses.base import Loss, Reduction, target_log_prob
 from phuber.losses.robust import NON_NEGATIVE, normalized_ce
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from phuber.core.domains import Integer, Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Integer, Real
 from phuber.losses.base import Loss, Reduction, target_log_prob
 
 MIN_PROB, MAX_PROB = 1e-7, 1 - 1e-7

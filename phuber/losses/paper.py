@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from phuber.core.domains import Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Real
 from phuber.losses.base import Reduction, TargetProbLoss, one_minus_p
 
 TAU = Real(1, low_open=True, why="the PHuber clipping threshold")

@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from phuber.core.domains import Choice, Flag, Integer, Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Choice, Flag, Integer, Real
 from phuber.losses.base import Loss, Reduction, TargetProbLoss, one_minus_p, target_log_prob
 
 NON_NEGATIVE = Real(0)

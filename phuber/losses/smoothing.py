@@ -4,7 +4,8 @@ UCSC-REAL/negative-label-smoothing, ``loss.py``, ``loss_gls``)."""
 
 import torch
 
-from phuber.core.domains import Integer, Real, declare
+from phuber.core.declared import declare
+from phuber.core.domains import Integer, Real
 from phuber.losses.base import Loss, Reduction, target_log_prob
 
 

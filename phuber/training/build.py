@@ -44,7 +44,10 @@ class Parts:
 def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
     """``instantiate(node, *args, **kwargs)``; a rejected value is a ``ConfigError`` naming
     ``key`` (the node's place in the config, e.g. ``loss``)."""
+    from phuber.training.domains import check_foreign
+
     try:
+        check_foreign(node)  # a torch class's arguments, judged as our classes judge theirs
         return instantiate(node, *args, **kwargs)
     except Exception as err:
         lines = explain(err, node, key)
@@ -188,7 +191,7 @@ def _fast(node: DictConfig) -> dict[str, bool]:
 # What each part is built from: a broken config value under one of these keys skips it.
 _NEEDS = {
     "model": ("model", "dataset.name", "dataset.num_classes"),
-    "noise": ("dataset.name", "dataset.num_classes"),
+    "noise": ("dataset.name", "dataset.num_classes", "dataset.train"),
     "loss": ("loss", "dataset.num_classes"),
     "optimizer": ("hparams.optimizer",),
     "scheduler": ("hparams.scheduler", "hparams.scheduler_interval"),

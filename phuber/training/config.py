@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from phuber.core.checks import SEED, Problem, check_keys, problem, raise_problems
 from phuber.core.domains import Choice, File, Flag, Integer, Real, Text, is_int
 from phuber.datasets.labels import LABEL_FILE
+from phuber.datasets.noise import CORRUPT_PROB, NOISE_TYPE
 
 MAX_CLASSES = 100_000  # more than any data set here; a typo beyond it would allocate a huge head
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -24,6 +25,9 @@ KEYS = {
     "dataset.name": Text("a data set name"),
     "dataset.root": Text("a folder path (a string)"),
     "dataset.download": Flag(),
+    "dataset.num_classes": Integer(2, MAX_CLASSES),
+    "dataset.train.corrupt_prob": CORRUPT_PROB,
+    "dataset.train.noise_type": NOISE_TYPE,
     "dataset.train.noise_seed": SEED,
     "dataset.train.augment": Flag(),
     "dataset.train.label_file": LABEL_FILE,
@@ -34,9 +38,6 @@ KEYS = {
     "hparams.epochs": Integer(0),
     "hparams.batch_size": Integer(1),
     "hparams.grad_clip_max_norm": Real(0, low_open=True, nullable=True, null_means="no clipping"),
-    "hparams.optimizer.lr": Real(0, low_open=True),
-    "hparams.optimizer.weight_decay": Real(0),
-    "hparams.optimizer.momentum": Real(0),
     "hparams.scheduler_interval": Choice(
         ("step", "epoch"), why="step: after every optimiser step; epoch: after every epoch"
     ),
@@ -133,9 +134,8 @@ def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
     if task == "train" and OmegaConf.select(cfg, "dataset.train.use") is False:
         bad("dataset.train.use", False, "true to train (false is for eval.py)")
     classes = OmegaConf.select(cfg, "dataset.num_classes", default="<absent>")
-    if classes != "<absent>" and not (is_int(classes) and 2 <= classes <= MAX_CLASSES):
-        bad("dataset.num_classes", classes, f"an integer in [2, {MAX_CLASSES}]")
-    elif OmegaConf.select(cfg, "model.num_classes", default=classes) != classes:
+    in_range = classes == "<absent>" or (is_int(classes) and 2 <= classes <= MAX_CLASSES)
+    if in_range and OmegaConf.select(cfg, "model.num_classes", default=classes) != classes:
         value = OmegaConf.select(cfg, "model.num_classes")
         bad("model.num_classes", value, f"{classes}, the dataset.num_classes of {name}")
     if str(model).endswith("LeNet") and info is not None and info.size != 28:

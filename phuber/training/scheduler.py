@@ -3,7 +3,8 @@
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from phuber.core.domains import Declared, Flag, Integer, Real, declare
+from phuber.core.declared import Declared, declare
+from phuber.core.domains import Flag, Integer, Real
 
 
 class ExponentialDecayLR(Declared, LRScheduler):

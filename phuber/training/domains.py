@@ -1,0 +1,90 @@
+"""Where each config key's domain is declared, found from the config: the harness's own keys
+(``phuber.training.config.KEYS``), a class's parameters (its ``domains``: ``phuber.core.domains``)
+and, for the torch classes the shipped configs name, the domains declared here, where phuber
+consumes them (it builds them). The builder checks a torch class's arguments against these
+before torch does, so its message names every bad key at once, as for our own classes.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+
+from phuber.core.declared import Declared, declare
+from phuber.core.domains import Domain, Flag, Integer, Real, Sequence
+from phuber.training.config import KEYS
+
+_LR = Real(0, low_open=True, why="the learning rate")
+_DECAY = Real(0, why="the L2 weight decay")
+# torch's classes that conf/ names, with the arguments the configs may set.
+FOREIGN: dict[str, Mapping[str, Domain]] = {
+    "torch.optim.Adam": declare(
+        lr=_LR,
+        weight_decay=_DECAY,
+        betas=Sequence(Real(0, 1, high_open=True), length=2),
+        eps=Real(0, low_open=True),
+        amsgrad=Flag(),
+        foreach=Flag(nullable=True),
+        fused=Flag(nullable=True),
+    ),
+    "torch.optim.SGD": declare(
+        lr=_LR,
+        weight_decay=_DECAY,
+        momentum=Real(0),
+        dampening=Real(0),
+        nesterov=Flag(),
+        foreach=Flag(nullable=True),
+        fused=Flag(nullable=True),
+    ),
+    "torch.optim.lr_scheduler.MultiStepLR": declare(
+        milestones=Sequence(Integer(1, why="epochs or steps")),
+        gamma=Real(0, low_open=True, why="the factor at each milestone"),
+        last_epoch=Integer(-1),
+    ),
+}
+# Keys a builder passes to a class under another name: hparams.logit_clip is LogitClip's τ.
+ATTACHED = {"hparams.logit_clip": ("phuber.losses.logit_clip.LogitClip", "tau")}
+
+
+def declared(target: str) -> Mapping[str, Domain]:
+    """The declared domains of the parameters of ``target`` (a dotted class name)."""
+    if target in FOREIGN:
+        return FOREIGN[target]
+    found = get_object(target)
+    if isinstance(found, type) and issubclass(found, Declared):
+        return found.all_domains()
+    return {}
+
+
+def domain_of(cfg: DictConfig, key: str) -> Domain | None:
+    """The domain of config ``key`` (dotted), or ``None`` where none is declared."""
+    if key in KEYS:
+        return KEYS[key]
+    if key in ATTACHED:
+        target, param = ATTACHED[key]
+        return declared(target)[param]
+    if key == "dataset.train.human_labels":
+        from phuber.datasets.registry import dataset_info
+
+        human = dataset_info(cfg.dataset).human
+        return human.domain if human is not None else None
+    node, _, param = key.rpartition(".")
+    target = OmegaConf.select(cfg, f"{node}._target_") if node else None
+    if not isinstance(target, str):
+        return None
+    try:
+        return declared(target).get(param)
+    except Exception:  # an unimportable target: the config's checks name it
+        return None
+
+
+def check_foreign(node: DictConfig) -> None:
+    """Check the arguments a config node passes to a torch class against ``FOREIGN``, all of
+    them at once (``InvalidValue``/``InvalidValues``, as our own classes raise)."""
+    from phuber.core.declared import check_values
+
+    target = node.get("_target_")
+    if target in FOREIGN:
+        given: dict[str, Any] = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
+        check_values(FOREIGN[target], {k: v for k, v in given.items() if k != "_target_"})
