@@ -13,7 +13,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from phuber.app.keys import added_key_problems
+from phuber.app.keys import added_key_problems, changed_keys
 from phuber.app.sweep import JobOutcome, default_jobs, one_line, record_progress, rerun_hint
 from phuber.core.checks import raise_problems
 from phuber.core.errors import PhuberError, Preempted
@@ -50,7 +50,7 @@ def entry_point(
                 cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices, hydra_cfg.job.config_name
             )
             if check_first:
-                validate(cfg, also=added)
+                validate(cfg, also=added, changed=changed_keys(hydra_cfg.overrides.task))
             raise_problems(added)
             done = outcome(task(cfg, Path(hydra_cfg.runtime.output_dir)))
         except PhuberError as err:

@@ -57,6 +57,27 @@ def added_key_problems(
     return problems
 
 
+# Config groups whose option fills the node of the same path (``hparams/optimizer`` fills
+# ``hparams.optimizer``); an option of another group (``+experiment=…``) may set any key.
+NODE_GROUPS = ("dataset", "model", "loss", "hparams", "hparams/optimizer")
+
+
+def changed_keys(overrides: Iterable[str]) -> list[str] | None:
+    """The config keys the command line's ``overrides`` set or replace (a group's node for a
+    group's option), or ``None`` where one may set any key (a global group, a deletion)."""
+    keys = []
+    for override in overrides:
+        key = override.lstrip("+").partition("=")[0]
+        if key.startswith("~") or (("/" in key or key in _GROUPS) and key not in NODE_GROUPS):
+            return None
+        if key.split(".")[0] != "hydra":
+            keys.append(key.replace("/", "."))
+    return keys
+
+
+_GROUPS = tuple(p.name for p in CONF.iterdir() if p.is_dir())
+
+
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:
     """Compose ``config_name`` again, inside a Hydra app or (a launcher's worker) from its
     primary config folder."""

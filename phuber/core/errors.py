@@ -47,7 +47,8 @@ class NonFiniteLoss(PhuberError):
         """At ``epoch`` and global ``step``; ``suspects``: the settings most likely responsible,
         as ``key=value``."""
         return cls(
-            f"the training loss became non-finite at epoch {epoch}, global step {step}; stopped "
+            f"the training loss or its gradient became non-finite at epoch {epoch}, global step "
+            f"{step}; stopped "
             f"without saving (the last good checkpoint, if any, is {checkpoint}).\n  the "
             f"settings most likely responsible: {', '.join(suspects)}\n  try a lower "
             f"hparams.optimizer.lr, other loss parameters, or mixed_precision=false"

@@ -22,6 +22,7 @@ from phuber.core.errors import ConfigError, InvalidValue
 from phuber.datasets.load import noise_model
 from phuber.datasets.registry import DatasetInfo, dataset_info
 from phuber.training.clipping import GradientStep
+from phuber.training.config import PARTS, parts_to_build
 from phuber.training.runtime import Precision, select_device
 
 
@@ -188,27 +189,19 @@ def _fast(node: DictConfig) -> dict[str, bool]:
     return next(({option: True} for option in ("fused", "foreach") if option in accepts), {})
 
 
-# What each part is built from: a broken config value under one of these keys skips it.
-_NEEDS = {
-    "model": ("model", "dataset.name", "dataset.num_classes"),
-    "noise": ("dataset.name", "dataset.num_classes", "dataset.train"),
-    "loss": ("loss", "dataset.num_classes"),
-    "optimizer": ("hparams.optimizer",),
-    "scheduler": ("hparams.scheduler", "hparams.scheduler_interval"),
-    "precision": ("device", "auto_cpu_if_no_gpu", "mixed_precision"),
-    "gradient_step": ("hparams.grad_clip_max_norm", "hparams.grad_clip_mode", "compile"),
-}
-
-
-def build_parts(cfg: DictConfig, broken: Iterable[str] = ()) -> Parts:
+def build_parts(
+    cfg: DictConfig, broken: Iterable[str] = (), changed: Iterable[str] | None = None
+) -> Parts:
     """Device, model, loss, optimiser, schedule, precision, gradient step and noise model of a
     training config, or one ``ConfigError`` listing every value they reject. A part whose config
-    keys are ``broken`` (reported already), or whose inputs failed, is not built."""
+    keys are ``broken`` (reported already), or whose inputs failed, is not built; with
+    ``changed``, only the parts those keys feed (and their inputs) are (``parts_to_build``)."""
     broken = set(broken)
+    wanted = parts_to_build(changed)
     problems: list[str] = []
 
     def attempt(part: str, make: Callable[[], Any], *inputs: Any) -> Any:
-        if depends(_NEEDS[part], broken) or any(x is None for x in inputs):
+        if part not in wanted or depends(PARTS[part], broken) or any(x is None for x in inputs):
             return None
         try:
             return make()
@@ -262,10 +255,12 @@ def build_parts(cfg: DictConfig, broken: Iterable[str] = ()) -> Parts:
     )
 
 
-def build_problems(cfg: DictConfig, broken: Iterable[str]) -> list[str]:
+def build_problems(
+    cfg: DictConfig, broken: Iterable[str], changed: Iterable[str] | None = None
+) -> list[str]:
     """The problems ``build_parts`` finds (besides the ``broken`` keys reported already)."""
     try:
-        build_parts(cfg, broken)
+        build_parts(cfg, broken, changed)
     except ConfigError as err:
         return err.problems
     return []

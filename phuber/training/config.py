@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from phuber.core.checks import SEED, Problem, check_keys, problem, raise_problems
+from phuber.core.checks import SEED, Problem, check_keys, depends, problem, raise_problems
 from phuber.core.domains import Choice, File, Flag, Integer, Real, Text, is_int
 from phuber.datasets.labels import LABEL_FILE
 from phuber.datasets.noise import CORRUPT_PROB, NOISE_TYPE
@@ -59,6 +59,43 @@ KEYS = {
     "dataset.test.use": Flag(),
     "checkpoint": File("checkpoint", nullable=True, null_means="start afresh"),
 }
+# What each part of a run is built from (phuber.training.build): a broken key among them skips
+# the part; when only checking a config, a changed one is what makes the part worth building.
+PARTS = {
+    "precision": ("device", "auto_cpu_if_no_gpu", "mixed_precision"),
+    "model": ("model", "dataset.name", "dataset.num_classes", "dataset.module"),
+    "noise": ("dataset.name", "dataset.num_classes", "dataset.module", "dataset.train"),
+    "loss": ("loss", "dataset.num_classes", "hparams.logit_clip"),
+    "optimizer": ("hparams.optimizer",),
+    "scheduler": ("hparams.scheduler", "hparams.scheduler_interval"),
+    "gradient_step": ("hparams.grad_clip_max_norm", "hparams.grad_clip_mode", "compile"),
+}
+# The parts each part is made from.
+_INPUTS = {
+    "model": ("precision",),
+    "loss": ("noise",),
+    "optimizer": ("model",),
+    "scheduler": ("optimizer",),
+    "gradient_step": ("model", "loss", "optimizer", "precision"),
+}
+
+
+def parts_to_build(changed: Iterable[str] | None) -> set[str]:
+    """The parts a check builds: every part (``changed`` is ``None``), or those the ``changed``
+    keys feed and what they are made from. A part none of whose keys changed is as a shipped
+    config option makes it, and every shipped option is built by the suite
+    (``tests/test_domains.py``): building it again could only repeat that."""
+    if changed is None:
+        return set(PARTS)
+    wanted = {part for part, keys in PARTS.items() if depends(keys, changed)}
+    grown: set[str] = set()
+    while wanted - grown:
+        part = (wanted - grown).pop()
+        grown.add(part)
+        wanted.update(_INPUTS.get(part, ()))
+    return wanted
+
+
 # Config nodes that name a class to build, and the group that chooses them.
 TARGETS = {
     "model": "model",
@@ -68,26 +105,42 @@ TARGETS = {
 }
 
 
-def validate(cfg: DictConfig, task: str = "train", also: Iterable[Problem] = ()) -> None:
+def validate(
+    cfg: DictConfig,
+    task: str = "train",
+    also: Iterable[Problem] = (),
+    changed: Iterable[str] | None = None,
+) -> None:
     """Raise one ``ConfigError`` listing every problem (``also``'s first): the config's own
     (types, ranges, the device) and, for training, those that building its objects finds
-    (``phuber.training.build``; what depends on a broken value is not built). Building runs
-    here only where the config already has problems: otherwise the trainer's own build judges
-    it once.
+    (``phuber.training.build``; what depends on a broken value is not built).
+
+    ``changed``: the keys the command line set. Only the parts they feed are judged by
+    importing and building (``parts_to_build``), and always, before the trainer builds the
+    whole run: a typo alone is answered without importing torch, and a bad loss parameter
+    before the optimiser's first import of ``torch._dynamo``. Without ``changed`` (a library
+    call: anything may have changed), building runs here only where the config already has
+    problems; otherwise the trainer's own build judges it.
 
     ``task`` is ``train`` or ``eval`` (which needs a checkpoint and no training split).
     """
-    problems = [*also, *config_problems(cfg, task)]
-    if problems and task == "train":
+    changed = None if changed is None else list(changed)
+    problems = [*also, *config_problems(cfg, task, changed)]
+    judge = problems or changed is not None
+    if judge and task == "train" and parts_to_build(changed):
         from phuber.training.build import build_problems  # torch
 
         broken = {p.key for p in problems if isinstance(p, Problem) and p.key}
-        problems += build_problems(cfg, broken)
+        problems += build_problems(cfg, broken, changed)
     raise_problems(problems)
 
 
-def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
-    """Every bad value that needs no built object: key, value and what is allowed."""
+def config_problems(
+    cfg: DictConfig, task: str = "train", changed: Iterable[str] | None = None
+) -> list[Problem]:
+    """Every bad value that needs no built object: key, value and what is allowed. With
+    ``changed``, targets are imported and the device probed only where those keys changed them
+    (both import torch)."""
     from phuber.datasets.registry import DATASETS, dataset_info
 
     problems = check_keys(cfg, KEYS)
@@ -125,6 +178,8 @@ def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
             continue
         if not (isinstance(node, DictConfig) and "_target_" in node):
             bad(key, node, f"a config node with a _target_; choose one with {group}=NAME")
+        elif changed is not None and not depends((key,), changed):
+            continue  # a shipped option's class: imported (and built) by the suite
         elif (missing := _unimportable(node._target_)) is not None:
             bad(
                 f"{key}._target_",
@@ -156,7 +211,9 @@ def config_problems(cfg: DictConfig, task: str = "train") -> list[Problem]:
         OmegaConf.select(cfg, f"dataset.{split}.use") is True for split in ("train", "val", "test")
     ):
         bad("dataset.test.use", OmegaConf.select(cfg, "dataset.test.use"), _NOTHING_TO_EVALUATE)
-    return problems + _device_problems(cfg)
+    if changed is None or depends(PARTS["precision"], changed):
+        problems += _device_problems(cfg)
+    return problems
 
 
 _NOTHING_TO_EVALUATE = (

@@ -50,9 +50,7 @@ class Trainer:
         if identity is None:  # built directly (not through run): fix the seeds here
             cfg = resolve_seeds(cfg)
             identity = run_identity(cfg)
-        self.cfg = cfg
-        self.out_dir = out_dir
-        self.identity = identity
+        self.cfg, self.out_dir, self.identity = cfg, out_dir, identity
         self.seed = self.identity.seeds["seed"]
         seed_everything(self.seed)
         parts = build_parts(cfg)
@@ -66,6 +64,8 @@ class Trainer:
         self.sched_per_step = cfg.hparams.get("scheduler_interval", "epoch") == "step"
         self.clip_mode = cfg.hparams.get("grad_clip_mode", "global")
         self.loss_context = hasattr(self.loss_fn, "set_context")
+        # a non-finite gradient fails the run, but under fp16 scaling (its scaler skips the step)
+        self.finite_grads = not self.precision.scaler.is_enabled()
         self.in_sweep = sweep_job() is not None
         self.data = load_run_data(cfg, parts)
         self.train_set, self.val_set, self.test_set = self.data.train, self.data.val, self.data.test
@@ -203,7 +203,8 @@ class Trainer:
                 grad_clipped=n_clipped,
                 **counts,
             )
-            first_bad = torch.where(~loss.isfinite() & (first_bad < 0), step_counter, first_bad)
+            bad = ~loss.isfinite() | (~grad_norm.isfinite() if self.finite_grads else False)
+            first_bad = torch.where(bad & (first_bad < 0), step_counter, first_bad)
             step_counter += 1
             p.global_step += 1
             p.step_in_epoch = step + 1
