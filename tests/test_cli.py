@@ -192,7 +192,7 @@ BAD_INPUTS = [
     ("loss=forward dataset.train.corrupt_prob=0.9", "is constant", "its transition matrix"),
     ("loss=forward +loss.transition=[[1,0],[0,1]]", "loss.transition", "a 10×10 row-stochastic"),
     ("hparams.scheduler.decay_rate=0", "hparams.scheduler.decay_rate=0", "must be > 0"),
-    ("dataset.num_classes=null", "dataset.num_classes=None", "an integer >= 2 (at most 100000)"),
+    ("dataset.num_classes=null", "dataset.num_classes=None", "an integer >= 2 (at most 4096)"),
     ("model._target_=abc", "model._target_='abc'", "a class or function phuber can import"),
     (
         "dataset.train.corrupt_prob=nan eval_batch_size=0",

@@ -117,6 +117,19 @@ class InvalidValue(ValueError):
         return [self.at(node)]
 
 
+class InvalidCombination(InvalidValue):
+    """Values of several parameters that each class takes alone, but not together."""
+
+    def __init__(self, values: dict[str, object], allowed: str) -> None:
+        first = next(iter(values))
+        super().__init__(first, values[first], allowed)
+        self.values = values
+
+    def at(self, node: str) -> str:
+        given = ", ".join(f"{node}.{k}={v!r}" for k, v in self.values.items())
+        return f"{given}: must be {self.allowed}"
+
+
 class InvalidValues(InvalidValue):
     """Several parameters a constructor cannot work with, reported together (one line each)."""
 

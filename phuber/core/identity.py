@@ -161,7 +161,7 @@ class RunIdentity:
         keys = [f"loss.{k}" for k in self.loss_params if k != "transition"]
         keys += ["hparams.optimizer.lr", "hparams.optimizer.weight_decay", "hparams.logit_clip"]
         keys += ["hparams.grad_clip_max_norm", "mixed_precision"]
-        return [f"{k}={self.get(k)!r}" for k in keys if self.get(k) not in (None, False)]
+        return [f"{k}={_number(self.get(k))}" for k in keys if self.get(k) not in (None, False)]
 
     @property
     def name(self) -> str:
@@ -223,6 +223,13 @@ def differences(
 
 def _excluded(key: str) -> bool:
     return any(key == k or key.startswith(f"{k}.") for k in NOT_IDENTITY)
+
+
+def _number(value: Any) -> str:
+    """A setting as typed: numbers compactly (canonical identities hold 1e30 as an int)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1e15:
+        return f"{float(value):g}"
+    return repr(value)
 
 
 def _short(value: Any) -> str:

@@ -77,9 +77,9 @@ class OptimizedGradientClipping(Loss):
     domains = declare(
         epsilon=Real(0, low_open=True),
         time_frame_s=Integer(1),
-        queue_size_q=Integer(2, why="a mixture's data"),
+        queue_size_q=Integer(2, 2**24, why="a mixture's data: 64 MiB of float32 at most"),
         binary_search_tol=Real(0, low_open=True),
-        binary_search_max_iter=Integer(0),
+        binary_search_max_iter=Integer(0, 1000, why="halvings: 64 reach a float's width"),
     )
 
     def __init__(
@@ -167,8 +167,10 @@ class OptimizedGradientClipping(Loss):
         self.boundary = float(self.base(torch.tensor(prob)))
 
     def _tau(self, prob: float) -> float:
-        """|ℓ'(p)| at a threshold, in float32 as the code computes it (``torch.tensor(p)``)."""
-        return abs(float(self.slope(np.float32(prob))))
+        """|ℓ'(p)| at a threshold, in float32 as the code computes it (``torch.tensor(p)``);
+        an overflow is inf, which the builder's probe of the loss refuses."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return abs(float(self.slope(np.float32(prob))))
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from phuber.datasets.load import noise_model
 from phuber.datasets.registry import DatasetInfo, dataset_info
 from phuber.training.clipping import GradientStep
 from phuber.training.config import PARTS, parts_to_build
+from phuber.training.domains import at_keys, check_foreign
 from phuber.training.runtime import Precision, select_device
 
 
@@ -45,8 +46,6 @@ class Parts:
 def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
     """``instantiate(node, *args, **kwargs)``; a rejected value is a ``ConfigError`` naming
     ``key`` (the node's place in the config, e.g. ``loss``)."""
-    from phuber.training.domains import check_foreign
-
     try:
         check_foreign(node)  # a torch class's arguments, judged as our classes judge theirs
         return instantiate(node, *args, **kwargs)
@@ -106,8 +105,8 @@ def build_loss(
 
         try:
             loss_fn = LogitClip(loss_fn, logit_clip)
-        except InvalidValue as err:  # LogitClip's τ is hparams.logit_clip
-            raise ConfigError(f"hparams.logit_clip={logit_clip!r}: must be {err.allowed}") from err
+        except InvalidValue as err:
+            raise at_keys(err, "phuber.losses.logit_clip.LogitClip") from err
     if num_classes is not None:
         probe_loss(loss_fn, num_classes, loss_settings(loss, logit_clip))
     return loss_fn
@@ -124,12 +123,14 @@ def loss_settings(loss: DictConfig, logit_clip: float | None) -> list[str]:
 
 
 _PROBE_SCALES = (1.0, 10.0, 100.0)  # logit standard deviations the probe tries
+_PROBE_TARGETS = 128  # classes the probe labels rows with: all of them, up to this many
 
 
 def probe_loss(loss_fn: nn.Module, num_classes: int, settings: Iterable[str]) -> None:
     """Judge a loss where it is used: on a fixed batch of float32 logits (scales 1, 10 and 100,
-    every class as a target) its values and logit gradients must be finite, and its values must
-    not all be equal up to float32 rounding (nor its gradients all zero). A
+    every class as a target, or 128 spread over them) its values and logit gradients must be
+    finite, and its values must not all be equal up to float32 rounding (nor its gradients all
+    zero). A
     parameter that overflows float32 (``loss.alpha=1e38``), or a combination that makes the loss
     constant (``loss=sce loss.alpha=0 loss.beta=0``, a forward correction through a T whose rows
     are equal) is refused here, naming the loss's settings. A copy is probed: a loss with state
@@ -137,9 +138,11 @@ def probe_loss(loss_fn: nn.Module, num_classes: int, settings: Iterable[str]) ->
     if any(getattr(m, "log_transition", "") is None for m in loss_fn.modules()):
         return  # a forward correction waiting for the data's T: probed once it has it
     g = torch.Generator().manual_seed(0)
-    rows = [torch.randn(2 * num_classes, num_classes, generator=g) * s for s in _PROBE_SCALES]
+    classes = torch.linspace(0, num_classes - 1, min(num_classes, _PROBE_TARGETS)).round().long()
+    n = 2 * len(classes)
+    rows = [torch.randn(n, num_classes, generator=g) * s for s in _PROBE_SCALES]
     logits = torch.cat(rows).requires_grad_()
-    targets = torch.arange(num_classes).repeat(2 * len(_PROBE_SCALES))
+    targets = classes.repeat(2 * len(_PROBE_SCALES))
     probe = copy.deepcopy(loss_fn)
     for module in probe.modules():
         if hasattr(module, "reduction"):
@@ -147,7 +150,7 @@ def probe_loss(loss_fn: nn.Module, num_classes: int, settings: Iterable[str]) ->
     try:
         values = probe(logits, targets)
         (grad,) = torch.autograd.grad(values.sum(), logits)
-    except (RuntimeError, IndexError, ValueError) as err:
+    except (RuntimeError, IndexError, ValueError, ArithmeticError) as err:
         problem = f"cannot be computed on {num_classes} classes ({type(err).__name__}: {err})"
     else:
         if not (values.isfinite().all() and grad.isfinite().all()):
@@ -235,15 +238,7 @@ def build_parts(
     forward = (torch.compile(model) if cfg.compile else model) if model is not None else None
     gradient_step = attempt(
         "gradient_step",
-        lambda: GradientStep(
-            cfg.hparams.get("grad_clip_mode", "global"),
-            cfg.hparams.grad_clip_max_norm,
-            model,
-            forward,
-            loss_fn,
-            optimizer,
-            precision,
-        ),
+        lambda: _gradient_step(cfg, model, forward, loss_fn, optimizer, precision),
         model,
         loss_fn,
         optimizer,
@@ -264,6 +259,15 @@ def build_problems(
     except ConfigError as err:
         return err.problems
     return []
+
+
+def _gradient_step(cfg: DictConfig, *parts: Any) -> GradientStep:
+    try:
+        return GradientStep(
+            cfg.hparams.get("grad_clip_mode", "global"), cfg.hparams.grad_clip_max_norm, *parts
+        )
+    except InvalidValue as err:
+        raise at_keys(err, "phuber.training.clipping.GradientStep") from err
 
 
 def _precision(cfg: DictConfig) -> Precision:

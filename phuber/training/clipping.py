@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from phuber.core.declared import Declared, declare
+from phuber.core.domains import Choice, Real
 from phuber.core.errors import ConfigError
 
 CLIP_MODES = ("global", "per_example", "logit")
@@ -72,13 +74,18 @@ def per_example_clipped_backward(
     return unclipped_sq.sqrt(), (scale < 1).sum()
 
 
-class GradientStep:
+class GradientStep(Declared):
     """The one entry point for every mode: ``step(images, labels)`` computes logits and loss and
     leaves the (clipped) gradient in the parameters' ``.grad``; it returns the logits, the loss,
     the gradient norm before clipping and the number of clipped examples (device tensors).
 
     Building it refuses a mode the run cannot do correctly, before any data is read.
     """
+
+    domains = declare(
+        mode=Choice(CLIP_MODES),
+        max_norm=Real(0, low_open=True, nullable=True, null_means="no clipping"),
+    )
 
     def __init__(
         self,
@@ -91,8 +98,6 @@ class GradientStep:
         precision: Any,  # phuber.runtime.Precision
     ) -> None:
         key = f"hparams.grad_clip_mode={mode!r}"
-        if mode not in CLIP_MODES:
-            raise ConfigError(f"{key}: must be one of {list(CLIP_MODES)}")
         if mode != "global" and max_norm is None:
             raise ConfigError(f"{key}: must be used with a hparams.grad_clip_max_norm")
         if mode == "per_example" and has_batch_norm(model):

@@ -5,7 +5,7 @@ consumes them (it builds them). The builder checks a torch class's arguments aga
 before torch does, so its message names every bad key at once, as for our own classes.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hydra.utils import get_object
@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from phuber.core.declared import Declared, declare
 from phuber.core.domains import Domain, Flag, Integer, Real, Sequence
+from phuber.core.errors import ConfigError, InvalidCombination, InvalidValue, InvalidValues
 from phuber.training.config import KEYS
 
 _LR = Real(0, low_open=True, why="the learning rate")
@@ -43,8 +44,33 @@ FOREIGN: dict[str, Mapping[str, Domain]] = {
         last_epoch=Integer(-1),
     ),
 }
-# Keys a builder passes to a class under another name: hparams.logit_clip is LogitClip's τ.
-ATTACHED = {"hparams.logit_clip": ("phuber.losses.logit_clip.LogitClip", "tau")}
+# What a torch class requires of several arguments together: (arguments, holds, allowed).
+RELATIONS: dict[str, list[tuple[tuple[str, ...], Callable[..., bool], str]]] = {
+    "torch.optim.SGD": [
+        (
+            ("nesterov", "momentum", "dampening"),
+            lambda nesterov=False, momentum=0, dampening=0: (
+                not nesterov or (momentum > 0 and dampening == 0)
+            ),
+            "nesterov=true only with momentum > 0 and dampening 0 (torch's SGD)",
+        )
+    ]
+}
+# Keys the builder passes to a class under another name: hparams.logit_clip is LogitClip's τ.
+ATTACHED = {
+    "hparams.logit_clip": ("phuber.losses.logit_clip.LogitClip", "tau"),
+    "hparams.grad_clip_mode": ("phuber.training.clipping.GradientStep", "mode"),
+    "hparams.grad_clip_max_norm": ("phuber.training.clipping.GradientStep", "max_norm"),
+}
+
+
+def at_keys(err: InvalidValue, target: str) -> ConfigError:
+    """A class's rejection of values the builder passed it, naming the config keys they came
+    from (``ATTACHED``)."""
+    keys = {param: key for key, (t, param) in ATTACHED.items() if t == target}
+    rejected = err.problems if isinstance(err, InvalidValues) else [err]
+    lines = [f"{keys.get(p.param, p.param)}={p.value!r}: must be {p.allowed}" for p in rejected]
+    return ConfigError("\n  ".join(lines), lines)
 
 
 def declared(target: str) -> Mapping[str, Domain]:
@@ -88,3 +114,7 @@ def check_foreign(node: DictConfig) -> None:
     if target in FOREIGN:
         given: dict[str, Any] = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
         check_values(FOREIGN[target], {k: v for k, v in given.items() if k != "_target_"})
+        for names, holds, allowed in RELATIONS.get(target, []):
+            values = {name: given[name] for name in names if name in given}
+            if not holds(**values):
+                raise InvalidCombination(values, allowed)

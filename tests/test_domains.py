@@ -1,0 +1,191 @@
+"""Every parameter's domain is declared once, where it is consumed (phuber.core.domains), and
+judged at its edges where it is used: every option of every config group (conf/loss, conf/dataset,
+conf/model, conf/hparams, conf/hparams/optimizer) × every key its file sets × each edge of that
+key's domain (0, the smallest and largest float32, each bound and its float32 and float64
+neighbours, NaN, ±inf, wrong types) goes through the CLI's check and the build. Either one message
+names the key, or the value is inside its domain and builds — and a sample of those trains one
+step to a finite loss and gradient (all of them with HYPOTHESIS_PROFILE=thorough). A loss, data
+set or recipe added to conf/ is enumerated with no change here; one whose parameters declare no
+domain fails ``test_every_key_a_shipped_option_sets_has_a_domain``."""
+
+import copy
+import json
+import math
+from functools import cache
+from pathlib import Path
+
+import pytest
+from conftest import CONF, ROOT
+from hydra import compose, initialize_config_dir
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+
+from phuber.core.errors import PhuberError
+from phuber.training.build import build_problems
+from phuber.training.config import config_problems
+from phuber.training.domains import domain_of
+
+# A config group's option fills the node of the same path.
+GROUPS = ("loss", "dataset", "model", "hparams", "hparams/optimizer")
+# What an option needs besides itself to make a config that builds: a model for its images.
+_FIT = {"cifar": ["model=resnet18"]}
+
+
+def options() -> list[tuple[str, str]]:
+    return [
+        (group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))
+    ]
+
+
+@cache
+def composed(group: str, option: str) -> DictConfig:
+    fit = next((extra for prefix, extra in _FIT.items() if option.startswith(prefix)), [])
+    # a recipe (conf/hparams/<model>) is chosen by its model, as train.yaml's defaults say
+    chosen = f"model={option}" if group == "hparams" else f"{group}={option}"
+    overrides = [chosen, *fit, "device=cpu", "seed=0"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides)
+    with open_dict(cfg):
+        cfg.dataset.root = str(ROOT / "data")
+    return cfg
+
+
+def own_keys(group: str, option: str) -> list[str]:
+    """Every key under the option's node, as composed (its recipe's too); interpolations aside:
+    their source key is enumerated. The split settings every data set shares (conf/splits) are
+    enumerated with the default data set; the others' own keys are those they set otherwise."""
+    cfg = composed(group, option)
+    node = group.replace("/", ".")
+    tree = OmegaConf.to_container(OmegaConf.select(cfg, node), resolve=False)
+    keys = []
+
+    def walk(tree: dict, prefix: str) -> None:
+        for name, value in tree.items():
+            key = f"{prefix}.{name}"
+            if isinstance(value, dict):
+                walk(value, key)
+            elif name != "_target_" and not (isinstance(value, str) and "${" in value):
+                keys.append(key)
+
+    walk(tree, node)  # type: ignore[arg-type]
+    if group == "dataset" and option != "mnist_5k":
+        default = composed("dataset", "mnist_5k")
+        absent = object()
+        return [
+            key
+            for key in keys
+            if OmegaConf.select(cfg, key) != OmegaConf.select(default, key, default=absent)
+        ]
+    return keys
+
+
+def judge(cfg: DictConfig, key: str, value: object) -> list[str]:
+    """The problems the CLI's check and the build find with ``key=value`` (any other exception
+    escapes: a traceback is a failure). ``cfg`` is changed for the call and restored."""
+    before = OmegaConf.select(cfg, key)
+    if isinstance(before, ListConfig):
+        before = OmegaConf.to_container(before)
+    OmegaConf.update(cfg, key, value, merge=False)
+    try:
+        problems = config_problems(cfg, "train", [key])
+        broken = {p.key for p in problems}
+        return [*problems, *build_problems(cfg, broken, [key])]
+    finally:
+        OmegaConf.update(cfg, key, before, merge=False)
+
+
+@pytest.fixture(autouse=True)
+def models_built_once(monkeypatch):
+    """Each model is built once per process here: an optimiser or schedule judged at an edge
+    is built on the parameters of the same (unchanged) model; the models are judged by their
+    own options."""
+    from phuber.training import build
+
+    built: dict = {}
+    make = build._model
+
+    def cached(cfg, info, device):
+        key = (repr(OmegaConf.to_container(cfg.model, resolve=True)), info.channels)
+        if key not in built:
+            built[key] = make(cfg, info, device)
+        return built[key]
+
+    monkeypatch.setattr(build, "_model", cached)
+
+
+CASES = [(group, option, key) for group, option in options() for key in own_keys(group, option)]
+# The top-level keys every run shares (conf/misc/train_misc.yaml), once on the default config.
+SHARED = [
+    ("loss", "phuber_ce", key)
+    for key in ("seed", "eval_every", "eval_batch_size", "mixed_precision", "tensorboard", "save")
+]
+
+
+def test_every_key_a_shipped_option_sets_has_a_domain():
+    """A new loss, data set, recipe or optimiser must declare its parameters' domains."""
+    missing = [
+        f"{group}={option}: {key}"
+        for group, option, key in CASES + SHARED
+        if domain_of(composed(group, option), key) is None
+    ]
+    assert not missing, missing
+    assert {group for group, _, _ in CASES} == set(GROUPS) - {"model"}  # models: interpolations
+
+
+@pytest.mark.parametrize("group,option", options(), ids=[f"{g}={o}" for g, o in options()])
+def test_every_shipped_option_builds(group, option):
+    """The shipped options are known good, so a check need not build what the command line
+    did not change (phuber.training.config.parts_to_build)."""
+    assert judge(composed(group, option), "seed", 0) == []
+    cfg = composed(group, option)
+    assert config_problems(cfg) == [] and build_problems(cfg, set()) == []
+
+
+def _edge_id(case: tuple[str, str, str]) -> str:
+    return f"{case[0]}={case[1]}:{case[2]}"
+
+
+@pytest.mark.parametrize("case", CASES + SHARED, ids=[_edge_id(c) for c in CASES + SHARED])
+def test_each_edge_of_each_key_is_refused_naming_it_or_builds(case):
+    group, option, key = case
+    cfg = composed(group, option)
+    domain = domain_of(cfg, key)
+    for value in domain.edges():
+        problems = judge(cfg, key, value)
+        where = f"{key}={value!r}"
+        if problems:
+            assert any(f"{key}=" in line for line in problems), (where, problems)
+            assert all(len(line) < 600 for line in problems), (where, problems)
+        else:
+            domain.check(value)  # built: then its declared domain takes it too
+
+
+TRAINABLE = [case for case in CASES + SHARED if case[0] == "loss"]
+
+
+@settings(max_examples=max(6, settings().max_examples // 4))
+@given(data=st.data())
+def test_a_value_that_builds_trains_a_step_to_a_finite_loss_and_gradient(data, tmp_path):
+    """One step of LeNet on the embedded data (the whole training set as one batch): either a
+    message naming the key (a non-finite loss or gradient names the loss's settings), or a
+    finite loss and gradient norm."""
+    from phuber.training import run as train
+
+    group, option, key = data.draw(st.sampled_from(TRAINABLE), label="case")
+    cfg = composed(group, option)
+    value = data.draw(st.sampled_from(domain_of(cfg, key).edges()), label="value")
+    assume(not judge(cfg, key, value))
+    cfg = copy.deepcopy(cfg)
+    OmegaConf.update(cfg, key, value, merge=False)
+    for setting, to in (("hparams.epochs", 1), ("hparams.batch_size", 4000), ("save", False)):
+        OmegaConf.update(cfg, setting, to)
+    cfg.tensorboard = False
+    out = Path(tmp_path) / f"run{abs(hash((option, key, repr(value))))}"
+    try:
+        train.run(cfg, out)
+    except PhuberError as err:
+        assert f"{key}=" in str(err), str(err)
+        return
+    row = json.loads((out / "metrics.json").read_text())["history"][0]
+    assert math.isfinite(row["train_loss"]) and math.isfinite(row["grad_norm"]), row
