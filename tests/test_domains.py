@@ -1,6 +1,6 @@
 """Every parameter's domain is declared once, where it is consumed (phuber.core.domains), and
 judged at its edges where it is used: every option of every config group (conf/loss, conf/dataset,
-conf/model, conf/hparams, conf/hparams/optimizer) × every key its file sets × each edge of that
+conf/model, conf/hparams, conf/hparams/optimizer) × every key it sets × each edge of that
 key's domain (0, the smallest and largest float32, each bound and its float32 and float64
 neighbours, NaN, ±inf, wrong types) goes through the CLI's check and the build. Either one message
 names the key, or the value is inside its domain and builds — and a sample of those trains one
@@ -11,73 +11,27 @@ domain fails ``test_every_key_a_shipped_option_sets_has_a_domain``."""
 import copy
 import json
 import math
-from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import CONF, ROOT
-from hydra import compose, initialize_config_dir
+from conftest import ROOT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from phuber.app.options import GROUPS, cases, compose_option, options
 from phuber.core.errors import PhuberError
 from phuber.training.build import build_problems
 from phuber.training.config import config_problems
 from phuber.training.domains import domain_of
 
-# A config group's option fills the node of the same path.
-GROUPS = ("loss", "dataset", "model", "hparams", "hparams/optimizer")
-# What an option needs besides itself to make a config that builds: a model for its images.
-_FIT = {"cifar": ["model=resnet18"]}
 
-
-def options() -> list[tuple[str, str]]:
-    return [
-        (group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))
-    ]
-
-
-@cache
 def composed(group: str, option: str) -> DictConfig:
-    fit = next((extra for prefix, extra in _FIT.items() if option.startswith(prefix)), [])
-    # a recipe (conf/hparams/<model>) is chosen by its model, as train.yaml's defaults say
-    chosen = f"model={option}" if group == "hparams" else f"{group}={option}"
-    overrides = [chosen, *fit, "device=cpu", "seed=0"]
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("train", overrides)
+    """The option's config, its data read from this clone (for the training sample)."""
+    cfg = compose_option(group, option)
     with open_dict(cfg):
         cfg.dataset.root = str(ROOT / "data")
     return cfg
-
-
-def own_keys(group: str, option: str) -> list[str]:
-    """Every key under the option's node, as composed (its recipe's too); interpolations aside:
-    their source key is enumerated. The split settings every data set shares (conf/splits) are
-    enumerated with the default data set; the others' own keys are those they set otherwise."""
-    cfg = composed(group, option)
-    node = group.replace("/", ".")
-    tree = OmegaConf.to_container(OmegaConf.select(cfg, node), resolve=False)
-    keys = []
-
-    def walk(tree: dict, prefix: str) -> None:
-        for name, value in tree.items():
-            key = f"{prefix}.{name}"
-            if isinstance(value, dict):
-                walk(value, key)
-            elif name != "_target_" and not (isinstance(value, str) and "${" in value):
-                keys.append(key)
-
-    walk(tree, node)  # type: ignore[arg-type]
-    if group == "dataset" and option != "mnist_5k":
-        default = composed("dataset", "mnist_5k")
-        absent = object()
-        return [
-            key
-            for key in keys
-            if OmegaConf.select(cfg, key) != OmegaConf.select(default, key, default=absent)
-        ]
-    return keys
 
 
 def judge(cfg: DictConfig, key: str, value: object) -> list[str]:
@@ -114,19 +68,21 @@ def models_built_once(monkeypatch):
     monkeypatch.setattr(build, "_model", cached)
 
 
-CASES = [(group, option, key) for group, option in options() for key in own_keys(group, option)]
-# The top-level keys every run shares (conf/misc/train_misc.yaml), once on the default config.
-SHARED = [
-    ("loss", "phuber_ce", key)
-    for key in ("seed", "eval_every", "eval_batch_size", "mixed_precision", "tensorboard", "save")
-]
+CASES = cases()
+
+
+def test_the_docs_table_of_values_is_the_declared_domains():
+    """docs/options.md's table is generated: ``python -m phuber.app.options --write``."""
+    from phuber.app.options import main
+
+    assert main([str(ROOT / "docs" / "options.md")]) == 0
 
 
 def test_every_key_a_shipped_option_sets_has_a_domain():
     """A new loss, data set, recipe or optimiser must declare its parameters' domains."""
     missing = [
         f"{group}={option}: {key}"
-        for group, option, key in CASES + SHARED
+        for group, option, key in CASES
         if domain_of(composed(group, option), key) is None
     ]
     assert not missing, missing
@@ -146,7 +102,7 @@ def _edge_id(case: tuple[str, str, str]) -> str:
     return f"{case[0]}={case[1]}:{case[2]}"
 
 
-@pytest.mark.parametrize("case", CASES + SHARED, ids=[_edge_id(c) for c in CASES + SHARED])
+@pytest.mark.parametrize("case", CASES, ids=[_edge_id(c) for c in CASES])
 def test_each_edge_of_each_key_is_refused_naming_it_or_builds(case):
     group, option, key = case
     cfg = composed(group, option)
@@ -161,7 +117,7 @@ def test_each_edge_of_each_key_is_refused_naming_it_or_builds(case):
             domain.check(value)  # built: then its declared domain takes it too
 
 
-TRAINABLE = [case for case in CASES + SHARED if case[0] == "loss"]
+TRAINABLE = [case for case in CASES if case[0] == "loss"]
 
 
 @settings(max_examples=max(6, settings().max_examples // 4))

@@ -26,6 +26,7 @@ import torch
 from phuber.core.declared import declare
 from phuber.core.domains import Integer, Real
 from phuber.losses.base import Loss, Reduction, target_log_prob
+from phuber.losses.paper import Q
 
 MIN_PROB, MAX_PROB = 1e-7, 1 - 1e-7
 MIN_H, MAX_H = -math.log(MAX_PROB), -math.log(MIN_PROB)
@@ -241,7 +242,7 @@ class OGC_GCE(OptimizedGradientClipping):
     ogc_gce.sh`` (q 0.7)."""
 
     name = "ogc_gce"
-    domains = declare(q=Real(0, 1, low_open=True))
+    domains = declare(q=Q)
 
     def __init__(self, q: float = 0.7, **kwargs: Any) -> None:
         self.q = q
