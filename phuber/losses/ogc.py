@@ -100,7 +100,8 @@ class OptimizedGradientClipping(Loss):
         self.grid_h = np.linspace(MIN_H, MAX_H, _GRID)
         self.pushed = self.steps = self.updates = 0
         self.set_threshold(MIN_PROB)
-        self.fit: tuple[float, ...] = ()
+        # the last mixture's means and variances (clean, noisy); zeros until the first fit
+        self.fit: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
     def base(self, p: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -13,9 +13,10 @@ from torch import nn
 
 from phuber.core.errors import ConfigError
 from phuber.datasets.labels import sha256
-from phuber.training.checkpoint import load_checkpoint, load_model_state
+from phuber.training.checkpoint import check_fields, load_checkpoint, load_model_state
 
 log = logging.getLogger(__name__)
+KEY = "loss.estimate_from"  # the config key that names the checkpoint T is estimated from
 
 
 def anchor_transition(probs: np.ndarray, percentile: float | None = 97) -> np.ndarray:
@@ -67,7 +68,7 @@ def _errors(estimate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 def source_settings(path: str) -> dict[str, Any]:
     """The recorded identity of the checkpoint a T is estimated from (for the run's identity:
     forward runs estimated from replicates of one run are replicates too)."""
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, key=KEY)
     identity = state.get("identity")
     if not isinstance(identity, dict) or not isinstance(identity.get("settings"), dict):
         raise ConfigError(
@@ -92,7 +93,7 @@ def estimate(
     from phuber.training.build import build
 
     path = forward.estimate_from
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, key=KEY)
     theirs = state.get("labels_sha256")
     if theirs != labels_sha256:
         said = "records no training labels" if theirs is None else "trained on other labels"
@@ -100,12 +101,13 @@ def estimate(
             f"loss.estimate_from={path!r}: {said} (its noisy_labels.npz SHA-256 {theirs}, this "
             f"run's {labels_sha256}); estimate from a model trained on this run's noisy labels"
         )
+    check_fields(state, path, {"config": (dict,)}, KEY)
     model = build(
-        OmegaConf.create(state["config"]["model"]),
+        OmegaConf.create(state["config"].get("model", {})),
         "loss.estimate_from (its model)",
         in_channels=info.channels,
     )
-    load_model_state(model, state["model"], path)
+    load_model_state(model, state["model"], path, KEY)
     model.to(images.device).eval()
     with torch.inference_mode():
         probs = torch.cat(

@@ -11,7 +11,9 @@ from torch import nn
 
 from phuber.core.errors import CheckpointError
 from phuber.core.identity import RESUMABLE, RunIdentity
-from phuber.training.checkpoint import check_fields, load_checkpoint, load_model_state
+from phuber.training.checkpoint import check_fields, field_problems, load_checkpoint
+from phuber.training.metrics import SUM_NAMES
+from phuber.training.restore import differences, optimizer_differences, refuse
 from phuber.training.runtime import restore_rng_state, rng_state
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class RunState:
     config: dict[str, Any]
     labels_sha256: str | None = None  # of the run's noisy_labels.npz: what it trained on
     loss_fn: nn.Module | None = None  # a stateful loss's state is saved and restored with it
+    train_size: int = 0  # examples in the training split (an epoch's order is theirs)
 
     def to_checkpoint(self) -> dict[str, Any]:
         """The earlier reproduction's format (``epoch``, ``model``, ``optimizer``, ``scheduler``,
@@ -70,30 +73,21 @@ class RunState:
 
     def restore(self, path: str, state: dict[str, Any], device: torch.device) -> None:
         """Continue from checkpoint ``state`` (read from ``path`` by :func:`resume_state`):
-        weights, optimiser, schedule, scaler, progress, random states."""
+        weights, optimiser, schedule, scaler, a loss's state, progress, random states; every
+        one checked against what this run built before anything is loaded (``check``)."""
         theirs = state.get("labels_sha256")
         if theirs is not None and theirs != self.labels_sha256:
             raise CheckpointError(
                 f"checkpoint={path!r} was trained on other labels (noisy_labels.npz SHA-256 "
                 f"{theirs}, this run's {self.labels_sha256}); resuming would mix two label sets"
             )
-        load_model_state(self.model, state["model"], path)
-        for name, target in (("optimizer", self.optimizer), ("scheduler", self.scheduler)):
-            if state.get(name) is None:
-                continue
-            keys = set(target.param_groups[0]) if name == "optimizer" else set()
-            try:
-                target.load_state_dict(_to_device(state[name], device))
-                missing = keys - set(target.param_groups[0]) if keys else set()
-                if missing:  # another optimiser's state: torch loads it, then fails mid-step
-                    raise KeyError(f"no {', '.join(sorted(missing))} in its parameter groups")
-            except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
-                raise CheckpointError(
-                    f"checkpoint={path!r}: its {name} state does not fit "
-                    f"hparams.{name}={type(target).__name__} ({type(err).__name__}: {err}); was "
-                    f"it written with another hparams.{name}?"
-                ) from err
-        if state.get("scaler"):
+        refuse(path, "checkpoint", self.differences(state))
+        self.model.load_state_dict(state["model"])
+        if state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(_to_device(state["optimizer"], device))
+        if state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
         if state.get("loss") and self.loss_fn is not None:
             self.loss_fn.load_state_dict(_to_device(state["loss"], device))
@@ -108,6 +102,55 @@ class RunState:
         if "rng" in state:
             restore_rng_state(state["rng"], *self.generators)
         log.info(f"Resumed from {path} (epoch {p.epoch}, step {p.step_in_epoch})")
+
+    def differences(self, state: dict[str, Any]) -> list[str]:
+        """Every entry of ``state`` that does not fit this run (``phuber.training.restore``):
+        each restored component against its freshly built self, and the progress a resume
+        continues from (an epoch's order a permutation of this training set, its sums as many
+        as this run keeps, counts >= 0)."""
+        fresh = self.to_checkpoint()
+        # phuber's checkpoints (they record an identity) hold every field; the earlier
+        # reproduction's, the first five
+        required = resume_fields() if "identity" in state else ("epoch", "model")
+        lines = [f"{field}: missing" for field in required if field not in state]
+        lines += field_problems(state, resume_fields())
+        for entry in ("model", "scheduler", "loss"):
+            if isinstance(state.get(entry), dict):  # of another type: named above
+                lines += differences(state[entry], fresh[entry], entry)
+        if fresh["scaler"] and isinstance(state.get("scaler"), dict):
+            lines += differences(state["scaler"], fresh["scaler"], "scaler")
+        if isinstance(state.get("optimizer"), dict):
+            lines += optimizer_differences(state["optimizer"], self.optimizer)
+        if "rng" in state:
+            mine = {k: v for k, v in fresh["rng"].items() if k != "cuda"}  # a GPU's, if any
+            saved = state["rng"]
+            theirs = (
+                {k: v for k, v in saved.items() if k != "cuda"}
+                if isinstance(saved, dict)
+                else saved
+            )
+            lines += differences(theirs, mine, "rng")
+        for count in ("epoch", "global_step", "step_in_epoch"):
+            if isinstance(state.get(count), int) and state[count] < 0:
+                lines.append(f"{count}: {state[count]}, a count below 0")
+        lines += _progress_differences(state, self.train_size)
+        return lines
+
+
+def _progress_differences(state: dict[str, Any], n: int) -> list[str]:
+    """A mid-epoch checkpoint's order and sums against this run's training set and sums."""
+    lines = []
+    perm = state.get("perm")
+    if isinstance(perm, torch.Tensor):
+        expected = torch.arange(n)
+        if perm.dtype != torch.int64 or perm.shape != (n,):
+            lines.append(f"perm: {perm.dtype} {tuple(perm.shape)}, not an order of {n} examples")
+        elif not torch.equal(perm.sort().values, expected):
+            lines.append(f"perm: not a permutation of this run's {n} training examples")
+    sums = state.get("sums")
+    if isinstance(sums, torch.Tensor):
+        lines += differences(sums, torch.zeros(len(SUM_NAMES), dtype=torch.float64), "sums")
+    return lines
 
 
 def _to_device(state: Any, device: torch.device) -> Any:

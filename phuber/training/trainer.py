@@ -54,7 +54,6 @@ class Trainer:
         self.seed = self.identity.seeds["seed"]
         seed_everything(self.seed)
         parts = build_parts(cfg)
-        info = parts.info
         self.device, self.precision = parts.device, parts.precision
         self.model: nn.Module = parts.model
         self.forward = parts.forward
@@ -76,7 +75,11 @@ class Trainer:
         self.order_gen = torch.Generator().manual_seed(self.seed)
         self.aug_gen = torch.Generator(self.device).manual_seed(self.seed + 1)
         self.train_transform = BatchTransform(
-            info.mean, info.std, self.device, cfg.dataset.train.augment, generator=self.aug_gen
+            parts.info.mean,
+            parts.info.std,
+            self.device,
+            cfg.dataset.train.augment,
+            generator=self.aug_gen,
         )
         self.n_noisy = int(self.train_set.is_noisy.sum())
         self.progress = Progress()
@@ -92,6 +95,7 @@ class Trainer:
             OmegaConf.to_container(cfg, resolve=True),
             self.data.labels_sha256,
             self.loss_fn,
+            len(self.train_set),
         )
         if resume_from is not None:
             self.state.restore(*resume_from, self.device)
@@ -209,12 +213,12 @@ class Trainer:
             p.global_step += 1
             p.step_in_epoch = step + 1
             if signals.received is not None and p.step_in_epoch < steps:
-                self._check_finite(first_bad)
+                check_finite(first_bad, p.epoch, self.out_dir, self.identity)
                 p.sums = sums.values
                 self.save("most_recent.pt")
                 raise self._stopped(signals)
         bar.close()
-        self._check_finite(first_bad)
+        check_finite(first_bad, p.epoch, self.out_dir, self.identity)
         lr = self.optimizer.param_groups[0]["lr"]
         if not self.sched_per_step:
             self.scheduler.step()
@@ -227,14 +231,15 @@ class Trainer:
             "epoch_time_s": time.perf_counter() - epoch_start,
         }
 
-    def _check_finite(self, first_bad: torch.Tensor) -> None:
-        if (step := int(first_bad)) >= 0:
-            checkpoint = self.out_dir / "most_recent.pt"
-            raise NonFiniteLoss.at(self.progress.epoch, step, checkpoint, self.identity.suspects())
-
     def _stopped(self, signals: StopSignals) -> Preempted:
         p, path = self.progress, self.out_dir / "most_recent.pt"
         return Preempted.saved(signals, p.epoch, p.step_in_epoch, path if self.cfg.save else None)
+
+
+def check_finite(first_bad: torch.Tensor, epoch: int, out_dir: Path, identity: RunIdentity) -> None:
+    """Stop the run if a step of this epoch had a non-finite loss or gradient (one host read)."""
+    if (step := int(first_bad)) >= 0:
+        raise NonFiniteLoss.at(epoch, step, out_dir / "most_recent.pt", identity.suspects())
 
 
 def eval_interval(eval_every: int | None, test_size: int) -> int:
