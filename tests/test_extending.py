@@ -73,18 +73,18 @@ EXTENSION = """
 import torch
 from torch import nn
 
-from phuber.core.errors import InvalidValue
+from phuber.core.declared import declare
+from phuber.core.domains import Real
 from phuber.datasets.registry import DATASETS, DatasetInfo
 from phuber.losses import TargetProbLoss
 
 
 class SquaredLoss(TargetProbLoss):
     name = "squared"
+    domains = declare(scale=Real(0, low_open=True))  # checked before __init__ runs
 
     def __init__(self, scale=1.0, reduction="mean"):
         super().__init__(reduction)
-        if not scale > 0:
-            raise InvalidValue("scale", scale, "> 0")
         self.scale = scale
 
     def from_log_prob(self, log_p):
@@ -100,6 +100,14 @@ def read_toy(root, train, download, num_classes):
 
 
 DATASETS["toy"] = DatasetInfo(1, 28, (0.5,), (0.25,), read_toy)
+
+
+def read_wrong(root, train, download, num_classes):  # a defective reader: labels beyond K
+    images, labels = read_toy(root, train, download, num_classes)
+    return images, labels + 10
+
+
+DATASETS["wrong"] = DatasetInfo(1, 28, (0.5,), (0.25,), read_wrong)
 
 
 class TinyNet(nn.Module):
@@ -138,5 +146,12 @@ def test_an_extension_from_outside_the_package(cli, tmp_path, monkeypatch):
     assert metrics["data"]["train_size"] == 200 and metrics["final"]["test_acc"] > 0.9
     code, output = cli("train.py", *args, "loss.scale=-1", "hydra.run.dir=refused")
     assert code == 2 and "loss.scale=-1: must be > 0" in output, output
-    DATASETS.pop("toy")  # registered by the module: gone for the next tests
+    # dataset.module on the command line, and a reader whose labels are outside the classes:
+    # checked at the boundary like phuber's own readers, one message naming it
+    wrong = ["dataset.module=my_ext", "dataset.name=wrong", "dataset.num_classes=2"]
+    code, output = cli("train.py", *wrong, "hparams.epochs=1", "device=cpu", "hydra.run.dir=w")
+    assert code == 2 and "the reader of data set 'wrong' (my_ext.read_wrong)" in output, output
+    assert "at index 0 is outside the 2 classes 0…1" in output and "Traceback" not in output
+    for name in ("toy", "wrong"):
+        DATASETS.pop(name)  # registered by the module: gone for the next tests
     sys.modules.pop("my_ext")

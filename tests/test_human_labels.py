@@ -96,9 +96,10 @@ def test_a_file_with_code_is_refused_and_nothing_runs(cifar10n, tmp_path):
     [
         ({"worse_label": None}, r"has no 'worse_label'"),
         ({"clean_label": None}, r"has no 'clean_label'"),
-        ({"worse_label": np.zeros(99, dtype=np.int64)}, r"'worse_label' must be 100 integer"),
-        ({"worse_label": [0.5] * 100}, r"'worse_label' must be 100 integer"),
-        ({"worse_label": np.full(100, 10, dtype=np.int64)}, r"labels outside 0…9"),
+        ({"worse_label": np.zeros(99, dtype=np.int64)}, r"'worse_label': holds 99 labels"),
+        ({"worse_label": [0.5] * 100}, r"'worse_label': labels must be integers, got float64"),
+        ({"worse_label": np.full(100, 10, dtype=np.int64)}, r"label 10 at index 0 is outside"),
+        ({"worse_label": [[1, 2], [3]] * 50}, r"'worse_label': not one label per example"),
     ],
 )
 def test_wrong_keys_lengths_and_labels(cifar10n, replace, match):

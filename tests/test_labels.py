@@ -66,13 +66,13 @@ def test_a_label_file_is_identified_by_its_content(tiny_cfg, tmp_path):
 @pytest.mark.parametrize(
     "content,message",
     [
-        (lambda p: np.save(p.with_suffix(".npy"), np.zeros(99, int)), "holds (99,) labels"),
+        (lambda p: np.save(p.with_suffix(".npy"), np.zeros(99, int)), "holds 99 labels"),
         (lambda p: np.save(p.with_suffix(".npy"), np.full(4000, 10)), "label 10 at index 0"),
         (lambda p: np.save(p.with_suffix(".npy"), np.zeros(4000)), "must be integers"),
-        (lambda p: np.save(p.with_suffix(".npy"), np.array([{}] * 4000)), "cannot be read"),
+        (lambda p: np.save(p.with_suffix(".npy"), np.array([{}] * 4000)), "damaged or not a .npy"),
         (lambda p: p.with_suffix(".txt").write_text("1 2 3"), "label file (.npy, .npz, .json)"),
         (lambda p: np.savez(p.with_suffix(".npz"), labels=np.zeros(4000, int)), "no noisy_labels"),
-        (lambda p: p.with_suffix(".json").write_text("[1, 2"), "cannot be read as labels"),
+        (lambda p: p.with_suffix(".json").write_text("[1, 2"), "not a .json file of labels"),
     ],
 )
 def test_a_bad_label_file_is_one_message(cli, tmp_path, content, message):

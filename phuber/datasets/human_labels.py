@@ -17,6 +17,7 @@ import numpy as np
 from phuber.core.domains import Choice
 from phuber.core.errors import DataError, InvalidValue
 from phuber.core.files import atomic_write
+from phuber.datasets.arrays import label_array
 
 _REPOSITORY = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/"
 
@@ -99,7 +100,8 @@ def read_human_labels(
         if name not in data:
             raise DataError(f"{path}: has no {name!r} (keys: {sorted(map(str, data))})")
     labels = {
-        name: _labels(data[name], path, name, len(clean), num_classes) for name in (spec.clean, key)
+        name: label_array(data[name], f"{path}: {name!r}", len(clean), num_classes)
+        for name in (spec.clean, key)
     }
     if not np.array_equal(labels[spec.clean], clean):
         wrong = int(np.flatnonzero(labels[spec.clean] != clean)[0])
@@ -110,32 +112,23 @@ def read_human_labels(
     return labels[key]
 
 
-def _labels(value: object, path: Path, name: str, n: int, num_classes: int) -> np.ndarray:
-    """``value`` as int64 class indices of length ``n`` in 0…K−1 (CIFAR-N stores arrays, and
-    lists for CIFAR-100N's coarse labels)."""
-    array = np.asarray(value)
-    if array.ndim != 1 or array.shape[0] != n or not np.issubdtype(array.dtype, np.integer):
-        raise DataError(
-            f"{path}: {name!r} must be {n} integer labels, got shape {array.shape} of {array.dtype}"
-        )
-    if array.min() < 0 or array.max() >= num_classes:
-        raise DataError(f"{path}: {name!r} has labels outside 0…{num_classes - 1}")
-    return array.astype(np.int64)
-
-
 def _load(path: Path) -> object:
     """``torch.load(weights_only=True)``, admitting NumPy's array reconstruction only (under
-    NumPy 1's and 2's module names)."""
+    NumPy 1's and 2's module names), of arrays of any integer type."""
     from phuber.core.files import Unreadable, safe_load
 
     reconstruct = np._core.multiarray._reconstruct
+    integers = [
+        getattr(np.dtypes, f"{kind}{bits}DType")
+        for kind in ("Int", "UInt")
+        for bits in (8, 16, 32, 64)
+    ]
     allowed = [
         reconstruct,
         (reconstruct, "numpy.core.multiarray._reconstruct"),
         np.ndarray,
         np.dtype,
-        np.dtypes.Int64DType,
-        np.dtypes.Int32DType,
+        *integers,
     ]
     try:
         return safe_load(path, allowed)

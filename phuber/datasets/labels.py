@@ -2,15 +2,16 @@
 (``noisy_labels.npz``: ``noisy_labels`` and ``clean_labels``, the whole training set in the data
 set's own order, before any validation split) and records the file's SHA-256; and a run can
 train on labels from a file (``dataset.train.label_file``: ``.npy``, ``.npz`` with a
-``noisy_labels`` array, or a ``.json`` list), checked against the data. A file is identified by
-its content (its SHA-256 is part of the run's identity), not by its path.
+``noisy_labels`` array, or a ``.json`` list), checked against the data — and against the data
+it was made for, which a ``noisy_labels.npz`` records in its ``clean_labels``. A file is
+identified by its content (its SHA-256 is part of the run's identity), not by its path.
 
 Nothing here runs code from a file: NumPy files are read with ``allow_pickle=False``.
 """
 
 import hashlib
 import io
-import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ import numpy as np
 from phuber.core.domains import File
 from phuber.core.errors import DataError
 from phuber.core.files import atomic_write
-from phuber.datasets.readers import outside_classes
+from phuber.datasets.arrays import label_array, read_arrays
+
+log = logging.getLogger(__name__)
 
 LABELS_FILE = "noisy_labels.npz"
 SUFFIXES = (".npy", ".npz", ".json")
@@ -64,43 +67,28 @@ def save_labels(path: Path, noisy: np.ndarray, clean: np.ndarray, num_classes: i
 
 def read_label_file(path: str | Path, clean: np.ndarray, num_classes: int) -> np.ndarray:
     """The noisy training labels in ``path``, as int64, checked against the data: one per
-    training image (in the data set's order) and each a class in 0…K−1."""
-    path = Path(path).expanduser()
+    training image (in the data set's order), each a class in 0…K−1, and, where the file says
+    what data it was made for (a ``noisy_labels.npz``'s ``clean_labels``), made for this data."""
     key = "dataset.train.label_file"
-    if path.suffix not in SUFFIXES:
-        raise DataError(
-            f"{key}={str(path)!r}: must be a .npy, a .npz with a noisy_labels array, or a .json "
-            f"list of labels (got {path.suffix or 'no suffix'!r})"
-        )
-    if not path.is_file():
-        raise DataError(f"{key}={str(path)!r}: no such file")
+    where = f"{key}={str(path)!r}"
     try:
-        if path.suffix == ".json":
-            labels = np.asarray(json.loads(path.read_text()))
-        else:
-            loaded = np.load(path, allow_pickle=False)
-            if path.suffix == ".npz":
-                if "noisy_labels" not in loaded.files:
-                    raise DataError(
-                        f"{key}={str(path)!r}: has no noisy_labels array (arrays: {loaded.files})"
-                    )
-                loaded = loaded["noisy_labels"]
-            labels = np.asarray(loaded)
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError) as err:  # a pickled object array is a ValueError
-        raise DataError(
-            f"{key}={str(path)!r}: cannot be read as labels ({type(err).__name__}: "
-            f"{' '.join(str(err).split())[:200]})"
-        ) from None
+        path = Path(LABEL_FILE.check(str(path))).expanduser()
+    except ValueError as err:
+        raise DataError(f"{where}: must be {err}") from None
+    arrays = read_arrays(path, where)
+    if path.suffix == ".npz" and "noisy_labels" not in arrays:
+        raise DataError(f"{where}: has no noisy_labels array (arrays: {sorted(arrays)})")
     n = clean.shape[0]
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise DataError(
-            f"{key}={str(path)!r}: holds {labels.shape} labels; the training set has {n} images "
-            f"(one label each, in the data set's order, before any validation split)"
-        )
-    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{key}={str(path)!r}: labels must be integers, got {labels.dtype}")
-    if outside := outside_classes(labels, num_classes):
-        raise DataError(f"{key}={str(path)!r}: {outside}")
-    return labels.astype(np.int64)
+    labels = label_array(arrays.get("noisy_labels", arrays.get("array")), where, n, num_classes)
+    if "clean_labels" in arrays:
+        made_for = label_array(arrays["clean_labels"], f"{where} (its clean_labels)", n, None)
+        if not np.array_equal(made_for, clean):
+            wrong = np.flatnonzero(made_for != clean)
+            raise DataError(
+                f"{where}: was made for other data: its clean_labels differ from this training "
+                f"set's labels at {wrong.size} of {n} images (first at index {int(wrong[0])}); "
+                f"the data set, its version or its order is not the one the file was made for"
+            )
+    else:
+        log.warning(f"{where} does not say what data it was made for (no clean_labels)")
+    return labels

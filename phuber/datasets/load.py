@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
 
 from phuber.core.errors import DataError, InvalidValue
+from phuber.datasets.arrays import label_array
 from phuber.datasets.human_labels import read_human_labels
 from phuber.datasets.labels import read_label_file
 from phuber.datasets.noise import (
@@ -175,4 +176,35 @@ def load_arrays(
         raise DataError(
             f"dataset.name={name!r} is not a known data set; choose one of {list(DATASETS)}"
         )
-    return DATASETS[name].read(Path(root).expanduser(), train, download, num_classes)
+    info = DATASETS[name]
+    images, labels = info.read(Path(root).expanduser(), train, download, num_classes)
+    return checked_read(images, labels, info, num_classes, name)
+
+
+def checked_read(
+    images: Any, labels: Any, info: DatasetInfo, num_classes: int | None, name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a data set's reader returned, checked as the contract says (``Reader``): uint8
+    images ``(N, C, H, W)`` of the registered channels and size, and ``N`` int64 labels within
+    the classes. A reader added from outside phuber (``dataset.module``) is held to it like
+    phuber's own: its defects are one ``DataError`` naming it, not an ``IndexError`` later."""
+    import torch
+
+    reader = getattr(info.read, "__qualname__", None) or type(info.read).__name__
+    where = f"the reader of data set {name!r} ({getattr(info.read, '__module__', '?')}.{reader})"
+    shape = (info.channels, info.size, info.size)
+    if not (
+        isinstance(images, torch.Tensor)
+        and images.dtype == torch.uint8
+        and images.ndim == 4
+        and tuple(images.shape[1:]) == shape
+    ):
+        got = (
+            f"{images.dtype} {tuple(images.shape)}"
+            if isinstance(images, torch.Tensor)
+            else type(images).__name__
+        )
+        expected = ", ".join(map(str, shape))
+        raise DataError(f"{where}: returned images {got}; expected uint8 images (N, {expected})")
+    array = label_array(labels, f"{where}: its labels", images.shape[0], num_classes)
+    return images, torch.from_numpy(array)

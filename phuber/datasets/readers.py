@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from phuber.core.errors import DataError
+from phuber.datasets.arrays import label_array
 from phuber.datasets.download import _FILES, _download, _find, _missing
 
 if TYPE_CHECKING:
@@ -121,20 +122,7 @@ def _check_labels(
         raise DataError(
             f"{where} holds {labels.shape[0]} labels but {images_where} holds {n_images} images"
         )
-    if num_classes is not None and (outside := outside_classes(labels, num_classes)):
-        raise DataError(f"{where}: {outside}")
-
-
-def outside_classes(labels: np.ndarray, num_classes: int) -> str | None:
-    """The first label outside 0…K−1 and how many there are, in words; None if all are in."""
-    outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if not outside.size:
-        return None
-    i = int(outside[0])
-    return (
-        f"label {int(labels[i])} at index {i} is outside the {num_classes} classes "
-        f"0…{num_classes - 1} ({outside.size} such labels)"
-    )
+    label_array(labels, str(where), n_images, num_classes)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
