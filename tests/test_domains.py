@@ -19,7 +19,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from phuber.app.options import GROUPS, cases, compose_option, options
+from phuber.app.options import (
+    DEFAULT_LOSS,
+    GROUPS,
+    RUN_KEYS,
+    cases,
+    compose_option,
+    option_keys,
+    options,
+)
 from phuber.core.errors import PhuberError
 from phuber.training.build import build_problems
 from phuber.training.config import config_problems
@@ -68,7 +76,7 @@ def models_built_once(monkeypatch):
     monkeypatch.setattr(build, "_model", cached)
 
 
-CASES = cases()
+OPTIONS = options()
 
 
 def test_the_docs_table_of_values_is_the_declared_domains():
@@ -80,13 +88,10 @@ def test_the_docs_table_of_values_is_the_declared_domains():
 
 def test_every_key_a_shipped_option_sets_has_a_domain():
     """A new loss, data set, recipe or optimiser must declare its parameters' domains."""
-    missing = [
-        f"{group}={option}: {key}"
-        for group, option, key in CASES
-        if domain_of(composed(group, option), key) is None
-    ]
+    every = cases()
+    missing = [f"{g}={o}: {k}" for g, o, k in every if domain_of(composed(g, o), k) is None]
     assert not missing, missing
-    assert {group for group, _, _ in CASES} == set(GROUPS) - {"model"}  # models: interpolations
+    assert {group for group, _, _ in every} == set(GROUPS) - {"model"}  # models: interpolations
 
 
 @pytest.mark.parametrize("group,option", options(), ids=[f"{g}={o}" for g, o in options()])
@@ -98,26 +103,21 @@ def test_every_shipped_option_builds(group, option):
     assert config_problems(cfg) == [] and build_problems(cfg, set()) == []
 
 
-def _edge_id(case: tuple[str, str, str]) -> str:
-    return f"{case[0]}={case[1]}:{case[2]}"
-
-
-@pytest.mark.parametrize("case", CASES, ids=[_edge_id(c) for c in CASES])
-def test_each_edge_of_each_key_is_refused_naming_it_or_builds(case):
-    group, option, key = case
+@pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_each_edge_of_each_key_is_refused_naming_it_or_builds(group, option):
+    """Each key the option sets (or the run's own keys, on the default loss), at each edge."""
+    keys = option_keys(group, option) + (list(RUN_KEYS) if option == DEFAULT_LOSS else [])
     cfg = composed(group, option)
-    domain = domain_of(cfg, key)
-    for value in domain.edges():
-        problems = judge(cfg, key, value)
-        where = f"{key}={value!r}"
-        if problems:
-            assert any(f"{key}=" in line for line in problems), (where, problems)
-            assert all(len(line) < 600 for line in problems), (where, problems)
-        else:
-            domain.check(value)  # built: then its declared domain takes it too
-
-
-TRAINABLE = [case for case in CASES if case[0] == "loss"]
+    for key in keys:
+        domain = domain_of(cfg, key)
+        for value in domain.edges():
+            problems = judge(cfg, key, value)
+            where = f"{group}={option} {key}={value!r}"
+            if problems:
+                assert any(f"{key}=" in line for line in problems), (where, problems)
+                assert all(len(line) < 600 for line in problems), (where, problems)
+            else:
+                domain.check(value)  # built: then its declared domain takes it too
 
 
 @settings(max_examples=max(6, settings().max_examples // 4))
@@ -128,7 +128,10 @@ def test_a_value_that_builds_trains_a_step_to_a_finite_loss_and_gradient(data, t
     finite loss and gradient norm."""
     from phuber.training import run as train
 
-    group, option, key = data.draw(st.sampled_from(TRAINABLE), label="case")
+    with_keys = [o for g, o in OPTIONS if g == "loss" and option_keys(g, o)]
+    option = data.draw(st.sampled_from(with_keys), label="loss")
+    key = data.draw(st.sampled_from(option_keys("loss", option)), label="key")
+    group = "loss"
     cfg = composed(group, option)
     value = data.draw(st.sampled_from(domain_of(cfg, key).edges()), label="value")
     assume(not judge(cfg, key, value))

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from phuber.training.config import CONF
 
 GROUPS = ("loss", "dataset", "model", "hparams", "hparams/optimizer")
-DEFAULT_DATASET = "mnist_5k"
+DEFAULT_DATASET, DEFAULT_LOSS = "mnist_5k", "phuber_ce"
 # What an option needs besides itself to make a config that builds: a model for its images.
 _FIT = {"cifar": ["model=resnet18"]}
 # The keys conf/misc/train_misc.yaml gives every run.
@@ -70,9 +70,10 @@ def option_keys(group: str, option: str) -> list[str]:
 
 
 def cases() -> list[tuple[str, str, str]]:
-    """Every (group, option, key) to judge: each option's keys, and the run's own keys once."""
+    """Every (group, option, key) to judge: each option's keys, and the run's own keys with
+    the default loss."""
     found = [(g, o, k) for g, o in options() for k in option_keys(g, o)]
-    return found + [("loss", "phuber_ce", key) for key in RUN_KEYS]
+    return found + [("loss", DEFAULT_LOSS, key) for key in RUN_KEYS]
 
 
 def table() -> str:

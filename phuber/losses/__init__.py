@@ -3,7 +3,7 @@
 ``negative``, ``divergence``, ``eps_softmax``, ``smoothing``) and LogitClip around any of them
 (``logit_clip``), on the public bases ``Loss`` and ``TargetProbLoss`` (``base``)."""
 
-from phuber.losses.base import Loss, Reduction, StepContext, TargetProbLoss
+from phuber.losses.base import Loss, Reduction, RunPlan, StepContext, TargetProbLoss
 from phuber.losses.divergence import JensenShannon
 from phuber.losses.eps_softmax import ECEandMAE, EFLandMAE
 from phuber.losses.forward import ForwardCorrectedCrossEntropy, attach_transition
@@ -55,6 +55,7 @@ __all__ = [
     "PHuberCrossEntropy",
     "PHuberGeneralizedCrossEntropy",
     "Reduction",
+    "RunPlan",
     "StepContext",
     "SymmetricCrossEntropy",
     "TargetProbLoss",

@@ -34,20 +34,41 @@ class StepContext:
     step: int
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will do, told to its loss before training (``Loss.check_plan``): epochs, the
+    training examples and the batch size (an epoch's last batch may be smaller)."""
+
+    epochs: int
+    train_size: int
+    batch_size: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.train_size // self.batch_size)
+
+    def seen(self, steps: int) -> int:
+        """Examples trained on after ``steps`` steps."""
+        epochs, rest = divmod(steps, self.steps_per_epoch)
+        return epochs * self.train_size + min(rest * self.batch_size, self.train_size)
+
+
 class Loss(Declared, nn.Module):
     """Base class: subclasses map the log-softmax (shape ``(N, K)``, float32) and the targets to
     the per-example loss. The log-softmax is computed once, in float32 with autocast off.
 
     ``name`` is the loss's config name (``conf/loss/<name>.yaml``), used to label runs.
 
-    What a loss may need beyond logits and targets comes through three narrow hooks, so the
-    trainer never reaches into a loss nor a loss into the optimiser: ``context`` (the last
+    What a loss may need beyond logits and targets comes through narrow hooks, so the trainer
+    never reaches into a loss nor a loss into the optimiser: ``context`` (the last
     ``StepContext``: learning rate, epoch, step), ``penalty(parameters)`` (a term on the model's
-    parameters added to the training loss, e.g. ANL's L1), and ``diagnostics()`` (numbers recorded
-    per epoch, e.g. OGC's threshold). A ``stateful`` loss keeps state across steps (OGC's queue):
-    it is saved in checkpoints (``state_dict``: buffers and ``get_extra_state``), changes only in
-    training mode (evaluation puts the loss in eval mode), and is refused where a loss is called
-    per example (``grad_clip_mode=per_example``).
+    parameters added to the training loss, e.g. ANL's L1), ``diagnostics()`` (numbers recorded
+    per epoch, e.g. OGC's threshold) and ``check_plan(plan)`` (a setting that cannot take
+    effect in this run — a warm-up as long as the run — raises ``InvalidValue`` before training,
+    rather than the run training another method under this one's name). A ``stateful`` loss
+    keeps state across steps (OGC's queue): it is saved in checkpoints (``state_dict``: buffers
+    and ``get_extra_state``), changes only in training mode (evaluation puts the loss in eval
+    mode), and is refused where a loss is called per example (``grad_clip_mode=per_example``).
     """
 
     name: str
@@ -70,6 +91,9 @@ class Loss(Declared, nn.Module):
     def diagnostics(self) -> dict[str, float]:
         """Numbers to record per epoch (host values: no sync); none by default."""
         return {}
+
+    def check_plan(self, plan: RunPlan) -> None:
+        """Raise ``InvalidValue`` for a parameter that cannot act in a run of this ``plan``."""
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -53,6 +53,10 @@ class LogitClip(Declared, nn.Module):
     def penalty(self, parameters: Any) -> torch.Tensor | None:
         return self.loss_fn.penalty(parameters) if hasattr(self.loss_fn, "penalty") else None
 
+    def check_plan(self, plan: Any) -> None:
+        if hasattr(self.loss_fn, "check_plan"):
+            self.loss_fn.check_plan(plan)
+
     def diagnostics(self) -> dict[str, float]:
         return self.loss_fn.diagnostics() if hasattr(self.loss_fn, "diagnostics") else {}
 

@@ -25,7 +25,8 @@ import torch
 
 from phuber.core.declared import declare
 from phuber.core.domains import Integer, Real
-from phuber.losses.base import Loss, Reduction, target_log_prob
+from phuber.core.errors import InvalidCombination
+from phuber.losses.base import Loss, Reduction, RunPlan, target_log_prob
 from phuber.losses.paper import Q
 
 MIN_PROB, MAX_PROB = 1e-7, 1 - 1e-7
@@ -122,6 +123,24 @@ class OptimizedGradientClipping(Loss):
                     self._update()
         line = 1 - self.tau * p + self.boundary
         return torch.where(p <= self.prob_thr, line, self.base(p))
+
+    def check_plan(self, plan: RunPlan) -> None:
+        """The threshold is fitted at a step that is a multiple of ``time_frame_s`` once the
+        queue is full: a run with no such step would train with p_thr = 1e-7 throughout."""
+        total = plan.epochs * plan.steps_per_epoch
+        fitted = any(
+            plan.seen(step) >= self.queue_size_q
+            for step in range(self.time_frame_s, total + 1, self.time_frame_s)
+        )
+        if not fitted:
+            raise InvalidCombination(
+                {"time_frame_s": self.time_frame_s, "queue_size_q": self.queue_size_q},
+                f"small enough for this run ({total} steps, {plan.seen(total)} examples: "
+                f"{plan.epochs} epoch(s) of {plan.train_size}), which a fit needs: a step that "
+                f"is a multiple of time_frame_s once queue_size_q examples are queued; else "
+                f"its threshold is never fitted and it trains clipped at p = 1e-7 throughout. "
+                f"Lower them, or train longer",
+            )
 
     def clipped(self, log_p: torch.Tensor) -> torch.Tensor:
         """The examples in the linear (clipped) regime."""

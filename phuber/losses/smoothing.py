@@ -6,7 +6,8 @@ import torch
 
 from phuber.core.declared import declare
 from phuber.core.domains import Integer, Real
-from phuber.losses.base import Loss, Reduction, target_log_prob
+from phuber.core.errors import InvalidValue
+from phuber.losses.base import Loss, Reduction, RunPlan, target_log_prob
 
 
 class GeneralizedLabelSmoothing(Loss):
@@ -30,6 +31,16 @@ class GeneralizedLabelSmoothing(Loss):
     ) -> None:
         super().__init__(reduction)
         self.smooth_rate, self.warmup_epochs = smooth_rate, warmup_epochs
+
+    def check_plan(self, plan: RunPlan) -> None:
+        """A warm-up as long as the run would train cross-entropy throughout."""
+        if self.warmup_epochs and self.warmup_epochs >= plan.epochs:
+            raise InvalidValue(
+                "warmup_epochs",
+                self.warmup_epochs,
+                f"< hparams.epochs={plan.epochs}: its epochs train cross-entropy, so this run "
+                f"would be CE throughout; lower it or train longer",
+            )
 
     def per_example(self, log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         ce = -target_log_prob(log_probs, targets)

@@ -3,7 +3,6 @@ and a value an object rejects becomes a ``ConfigError`` naming the config key. E
 can be built is built, so one message lists every problem; what depends on a broken value is
 skipped rather than reported twice."""
 
-import copy
 import inspect
 import re
 from collections.abc import Callable, Iterable
@@ -130,11 +129,10 @@ def probe_loss(loss_fn: nn.Module, num_classes: int, settings: Iterable[str]) ->
     """Judge a loss where it is used: on a fixed batch of float32 logits (scales 1, 10 and 100,
     every class as a target, or 128 spread over them) its values and logit gradients must be
     finite, and its values must not all be equal up to float32 rounding (nor its gradients all
-    zero). A
-    parameter that overflows float32 (``loss.alpha=1e38``), or a combination that makes the loss
-    constant (``loss=sce loss.alpha=0 loss.beta=0``, a forward correction through a T whose rows
-    are equal) is refused here, naming the loss's settings. A copy is probed: a loss with state
-    keeps its own."""
+    zero). A parameter that overflows float32 (``loss.alpha=1e38``), or a combination that makes
+    the loss constant (``loss=sce loss.alpha=0 loss.beta=0``, a forward correction through a T
+    whose rows are equal) is refused here, naming the loss's settings. The loss is probed in
+    eval mode, in which a loss with state keeps it (``Loss``), and left as it was."""
     if any(getattr(m, "log_transition", "") is None for m in loss_fn.modules()):
         return  # a forward correction waiting for the data's T: probed once it has it
     g = torch.Generator().manual_seed(0)
@@ -143,12 +141,13 @@ def probe_loss(loss_fn: nn.Module, num_classes: int, settings: Iterable[str]) ->
     rows = [torch.randn(n, num_classes, generator=g) * s for s in _PROBE_SCALES]
     logits = torch.cat(rows).requires_grad_()
     targets = classes.repeat(2 * len(_PROBE_SCALES))
-    probe = copy.deepcopy(loss_fn)
-    for module in probe.modules():
-        if hasattr(module, "reduction"):
-            module.reduction = "none"  # one value per example
+    reductions = {m: m.reduction for m in loss_fn.modules() if hasattr(m, "reduction")}
+    was_training = loss_fn.training
+    loss_fn.eval()  # a loss's state changes only in training mode: probing leaves it as it is
     try:
-        values = probe(logits, targets)
+        for module in reductions:
+            module.reduction = "none"  # one value per example
+        values = loss_fn(logits, targets)
         (grad,) = torch.autograd.grad(values.sum(), logits)
     except (RuntimeError, IndexError, ValueError, ArithmeticError) as err:
         problem = f"cannot be computed on {num_classes} classes ({type(err).__name__}: {err})"
@@ -159,6 +158,10 @@ def probe_loss(loss_fn: nn.Module, num_classes: int, settings: Iterable[str]) ->
             problem = "is constant (its gradient is zero wherever it was probed): it learns nothing"
         else:
             return
+    finally:
+        for module, reduction in reductions.items():
+            module.reduction = reduction
+        loss_fn.train(was_training)
     listed = list(settings)
     if any(getattr(m, "log_transition", None) is not None for m in loss_fn.modules()):
         listed.append("its transition matrix (loss.transition, or the noise's: dataset.train.*)")

@@ -145,11 +145,12 @@ def config_problems(
     cfg: DictConfig, task: str = "train", changed: Iterable[str] | None = None
 ) -> list[Problem]:
     """Every bad value that needs no built object: key, value and what is allowed. With
-    ``changed``, targets are imported and the device probed only where those keys changed them
-    (both import torch)."""
+    ``changed``, only the keys that changed are judged by their domains, and targets are
+    imported and the device probed only where those keys changed them (both import torch)."""
     from phuber.datasets.registry import DATASETS, dataset_info
 
-    problems = check_keys(cfg, KEYS)
+    judged = KEYS if changed is None else {k: d for k, d in KEYS.items() if depends((k,), changed)}
+    problems = check_keys(cfg, judged)
 
     def bad(key: str, value: Any, allowed: str) -> None:
         problems.append(problem(key, value, allowed))

@@ -18,6 +18,7 @@ from phuber.datasets.transforms import BatchTransform
 from phuber.losses.forward import attach_transition
 from phuber.training.build import Parts, loss_settings, probe_loss
 from phuber.training.estimate import Estimate, estimate, forward_to_estimate
+from phuber.training.plan import check_plan, run_plan
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RunData:
     labels_sha256: str  # of the noisy_labels.npz these labels make
     estimate: Estimate | None  # of T, where the loss estimates it
     noise: np.ndarray | None  # the noise model's T, where it is known without the data
+    warnings: list[str]  # settings that act only in part in this run (phuber.training.plan)
 
     def save_labels(self, path: Path) -> None:
         save_labels(path, *self.host.labels, self.cfg.dataset.num_classes)
@@ -54,6 +56,7 @@ class RunData:
             "num_noisy": int(host.is_noisy.sum()),
             "noisy_labels_sha256": self.labels_sha256,
             **estimated,
+            **({"warnings": self.warnings} if self.warnings else {}),
         }
         return facts, realized
 
@@ -62,6 +65,7 @@ def load_run_data(cfg: DictConfig, parts: Parts) -> RunData:
     """Read the data ``cfg`` asks for onto the run's device, and complete the run's loss with
     what only the data gives it (``complete_loss``)."""
     data = load_data(cfg.dataset)
+    warnings = check_plan(cfg, parts.loss_fn, run_plan(cfg, len(data.train)))
     device, info = parts.device, parts.info
     sha = labels_sha256(*data.labels, cfg.dataset.num_classes)
     train = data.train.to(device)
@@ -70,7 +74,7 @@ def load_run_data(cfg: DictConfig, parts: Parts) -> RunData:
     transform = BatchTransform(info.mean, info.std, device)
     estimated = complete_loss(parts.loss_fn, cfg, data, train, transform, sha)
     parts.loss_fn.to(device)
-    return RunData(cfg, data, train, val, test, transform, sha, estimated, parts.noise)
+    return RunData(cfg, data, train, val, test, transform, sha, estimated, parts.noise, warnings)
 
 
 def complete_loss(
