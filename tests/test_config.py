@@ -30,12 +30,6 @@ def test_every_hparams_pair_composes_and_instantiates(compose_cfg, pair):
     assert cfg.model.num_classes == classes
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-def test_every_loss_composes(compose_cfg, loss):
-    cfg = compose_cfg([f"loss={loss}"])
-    assert build_loss(cfg.loss, noise_matrix(cfg.dataset)) is not None
-
-
 def test_paper_hyperparameters(compose_cfg):
     mnist = compose_cfg(["dataset=mnist", "model=lenet"]).hparams
     assert (mnist.epochs, mnist.batch_size, mnist.optimizer.lr) == (20, 32, 1e-3)

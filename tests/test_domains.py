@@ -77,8 +77,11 @@ def models_built_once(monkeypatch):
 
 
 OPTIONS = options()
+# Tests that compose every option (seconds each time) share one worker process.
+ALL_OPTIONS = pytest.mark.xdist_group("every_option_composed")
 
 
+@ALL_OPTIONS
 def test_the_docs_table_of_values_is_the_declared_domains():
     """docs/options.md's table is generated: ``python -m phuber.app.options --write``."""
     from phuber.app.options import main
@@ -86,6 +89,7 @@ def test_the_docs_table_of_values_is_the_declared_domains():
     assert main([str(ROOT / "docs" / "options.md")]) == 0
 
 
+@ALL_OPTIONS
 def test_every_key_a_shipped_option_sets_has_a_domain():
     """A new loss, data set, recipe or optimiser must declare its parameters' domains."""
     every = cases()
@@ -148,3 +152,83 @@ def test_a_value_that_builds_trains_a_step_to_a_finite_loss_and_gradient(data, t
         return
     row = json.loads((out / "metrics.json").read_text())["history"][0]
     assert math.isfinite(row["train_loss"]) and math.isfinite(row["grad_norm"]), row
+
+
+def file_keys() -> list[tuple[str, str, str]]:
+    """Every file-valued key, found from the declared domains: (group, option, key)."""
+    from phuber.core.domains import File
+    from phuber.training.config import KEYS
+
+    found = {
+        key: (g, o) for g, o, key in cases() if isinstance(domain_of(composed(g, o), key), File)
+    }
+    for key, domain in KEYS.items():
+        if isinstance(domain, File):
+            found.setdefault(key, ("loss", DEFAULT_LOSS))
+    return [(g, o, key) for key, (g, o) in sorted(found.items())]
+
+
+@ALL_OPTIONS
+def test_every_file_valued_key_is_named_by_its_messages(cli, tmp_path):
+    """A missing file and an empty one, for each file-valued key: one message naming the key
+    the user typed (not another file-valued key, such as checkpoint=), exit status 2."""
+    keys = file_keys()
+    assert {k for _, _, k in keys} >= {
+        "checkpoint",
+        "dataset.train.label_file",
+        "loss.estimate_from",
+    }
+    for group, option, key in keys:
+        suffix = (domain_of(composed(group, option), key).suffixes or (".pt",))[0]
+        empty = tmp_path / f"empty{suffix}"
+        empty.write_bytes(b"")
+        for path, said in ((tmp_path / f"missing{suffix}", "no such file"), (empty, "empty")):
+            args = [f"{group}={option}", f"{key}={path}", "hparams.epochs=1", "device=cpu"]
+            code, output = cli("train.py", *args, f"hydra.run.dir=runs/{key}/{said}")
+            assert code == 2 and f"{key}='{path}'" in output and said in output, output
+            assert "Traceback" not in output
+            others = [k for _, _, k in keys if k != key and f"{k}=" in output]
+            assert not others, (key, others, output)
+
+
+def refused_edges(domain) -> list:
+    """The edges ``domain`` itself refuses."""
+    out = []
+    for value in domain.edges():
+        try:
+            domain.check(value)
+        except ValueError:
+            out.append(value)
+    return out
+
+
+@ALL_OPTIONS
+@given(data=st.data())
+def test_several_bad_values_of_one_option_are_each_named_in_one_message(data):
+    """Several keys of one option, each out of its domain: the one message names every one
+    (a bad loss parameter does not hide its neighbours', nor an unbuilt optimiser its lr)."""
+    group, option = data.draw(
+        st.sampled_from([(g, o) for g, o in OPTIONS if len(option_keys(g, o)) >= 2]), label="option"
+    )
+    cfg = composed(group, option)
+    keys = data.draw(
+        st.lists(st.sampled_from(option_keys(group, option)), min_size=2, max_size=4, unique=True),
+        label="keys",
+    )
+    values = {
+        k: data.draw(st.sampled_from(refused_edges(domain_of(cfg, k))), label=k) for k in keys
+    }
+    before = {k: OmegaConf.select(cfg, k) for k in keys}
+    before = {
+        k: OmegaConf.to_container(v) if isinstance(v, ListConfig) else v for k, v in before.items()
+    }
+    try:
+        for key, value in values.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+        problems = config_problems(cfg, "train", keys)
+        problems += build_problems(cfg, {p.key for p in problems}, keys)
+    finally:
+        for key, value in before.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+    for key in keys:
+        assert any(f"{key}=" in line for line in problems), (key, values, problems)

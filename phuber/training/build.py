@@ -22,7 +22,7 @@ from phuber.datasets.load import noise_model
 from phuber.datasets.registry import DatasetInfo, dataset_info
 from phuber.training.clipping import GradientStep
 from phuber.training.config import PARTS, parts_to_build
-from phuber.training.domains import at_keys, check_foreign
+from phuber.training.domains import at_keys, check_foreign, judge_declared, judge_node
 from phuber.training.runtime import Precision, select_device
 
 
@@ -98,14 +98,25 @@ def build_loss(
                 f"loss.transition: must be a {num_classes}×{num_classes} row-stochastic matrix "
                 f"(dataset.num_classes={num_classes}), got shape {shape}"
             )
-    loss_fn = build(loss, "loss", transition=noise) if needs and not given else build(loss, "loss")
+    try:
+        loss_fn = (
+            build(loss, "loss", transition=noise) if needs and not given else build(loss, "loss")
+        )
+    except ConfigError as err:  # LogitClip's τ is judged too, for the one message
+        clip: list[str] = []
+        if logit_clip is not None:
+            try:
+                judge_declared({"tau": logit_clip}, LOGIT_CLIP)
+            except ConfigError as also:
+                clip = also.problems
+        raise ConfigError("\n  ".join(err.problems + clip), err.problems + clip) from err
     if logit_clip is not None:
         from phuber.losses.logit_clip import LogitClip
 
         try:
             loss_fn = LogitClip(loss_fn, logit_clip)
         except InvalidValue as err:
-            raise at_keys(err, "phuber.losses.logit_clip.LogitClip") from err
+            raise at_keys(err, LOGIT_CLIP) from err
     if num_classes is not None:
         probe_loss(loss_fn, num_classes, loss_settings(loss, logit_clip))
     return loss_fn
@@ -206,10 +217,14 @@ def build_parts(
     wanted = parts_to_build(changed)
     problems: list[str] = []
 
-    def attempt(part: str, make: Callable[[], Any], *inputs: Any) -> Any:
-        if part not in wanted or depends(PARTS[part], broken) or any(x is None for x in inputs):
+    def attempt(part: str, make: Callable[[], Any], *inputs: Any, alone: Any = None) -> Any:
+        """Build ``part``; where its inputs failed, judge only its declared parameters
+        (``alone``), so that every bad value is still in the one message."""
+        if part not in wanted or depends(PARTS[part], broken):
             return None
         try:
+            if any(x is None for x in inputs):
+                return alone() if alone is not None else None
             return make()
         except ConfigError as err:
             problems.extend(err.problems)
@@ -234,9 +249,13 @@ def build_parts(
             **_fast(cfg.hparams.optimizer),
         ),
         model,
+        alone=lambda: judge_node(cfg.hparams.optimizer, "hparams.optimizer"),
     )
     scheduler = attempt(
-        "scheduler", lambda: build(cfg.hparams.scheduler, "hparams.scheduler", optimizer), optimizer
+        "scheduler",
+        lambda: build(cfg.hparams.scheduler, "hparams.scheduler", optimizer),
+        optimizer,
+        alone=lambda: judge_node(cfg.hparams.scheduler, "hparams.scheduler"),
     )
     forward = (torch.compile(model) if cfg.compile else model) if model is not None else None
     gradient_step = attempt(
@@ -246,6 +265,7 @@ def build_parts(
         loss_fn,
         optimizer,
         precision,
+        alone=lambda: judge_declared(_clipping(cfg), GRADIENT_STEP),
     )
     raise_problems(problems)
     return Parts(
@@ -264,13 +284,21 @@ def build_problems(
     return []
 
 
+GRADIENT_STEP = "phuber.training.clipping.GradientStep"
+LOGIT_CLIP = "phuber.losses.logit_clip.LogitClip"
+
+
+def _clipping(cfg: DictConfig) -> dict[str, Any]:
+    """The gradient step's settings, by the names ``GradientStep`` takes them."""
+    hparams = cfg.hparams
+    return {"mode": hparams.get("grad_clip_mode", "global"), "max_norm": hparams.grad_clip_max_norm}
+
+
 def _gradient_step(cfg: DictConfig, *parts: Any) -> GradientStep:
     try:
-        return GradientStep(
-            cfg.hparams.get("grad_clip_mode", "global"), cfg.hparams.grad_clip_max_norm, *parts
-        )
+        return GradientStep(*_clipping(cfg).values(), *parts)
     except InvalidValue as err:
-        raise at_keys(err, "phuber.training.clipping.GradientStep") from err
+        raise at_keys(err, GRADIENT_STEP) from err
 
 
 def _precision(cfg: DictConfig) -> Precision:

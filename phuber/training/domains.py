@@ -11,7 +11,7 @@ from typing import Any
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from phuber.core.declared import Declared, declare
+from phuber.core.declared import Declared, check_values, declare
 from phuber.core.domains import Domain, Flag, Integer, Real, Sequence
 from phuber.core.errors import ConfigError, InvalidCombination, InvalidValue, InvalidValues
 from phuber.training.config import KEYS
@@ -105,11 +105,32 @@ def domain_of(cfg: DictConfig, key: str) -> Domain | None:
         return None
 
 
+def judge_declared(values: dict[str, Any], target: str, key: str | None = None) -> None:
+    """Check ``values`` against the declared domains of ``target``'s parameters without
+    building it (its inputs could not be built): a ``ConfigError`` naming the config keys, at
+    node ``key`` or, for a class the builder passes keys to under other names, ``ATTACHED``."""
+    try:
+        domains = declared(target)
+    except Exception:  # an unimportable target: the config's own checks name it
+        return
+    try:
+        check_values(domains, values)
+    except InvalidValue as err:
+        if key is None:
+            raise at_keys(err, target) from err
+        lines = err.lines(key)
+        raise ConfigError("\n  ".join(lines), lines) from err
+
+
+def judge_node(node: DictConfig, key: str) -> None:
+    """``judge_declared`` for a config node that names its class."""
+    given: dict[str, Any] = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
+    judge_declared({k: v for k, v in given.items() if k != "_target_"}, node._target_, key)
+
+
 def check_foreign(node: DictConfig) -> None:
     """Check the arguments a config node passes to a torch class against ``FOREIGN``, all of
     them at once (``InvalidValue``/``InvalidValues``, as our own classes raise)."""
-    from phuber.core.declared import check_values
-
     target = node.get("_target_")
     if target in FOREIGN:
         given: dict[str, Any] = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
