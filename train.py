@@ -1,5 +1,6 @@
 """Train a classifier under label noise: python train.py [dataset=...] [loss=...] [key=value ...]"""
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from phuber.app.cli import entry_point
+from phuber.app.keys import check_group_choices
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -21,4 +23,5 @@ def _run(cfg: DictConfig, out_dir: Path) -> Any:
 
 
 if __name__ == "__main__":
+    check_group_choices(sys.argv[1:])
     main()

@@ -176,6 +176,9 @@ BAD_INPUTS = [
         "integer >= 1",
         "must be in [0, 1]",
     ),
+    # A group chosen with what is not an option's name ended in Hydra's ValueError traceback.
+    ("model=null", "model=null: must be the name of one of its options", "lenet, resnet18"),
+    ("loss=1", "loss=1: must be the name of one of its options", "phuber_ce"),
     # Keys nobody reads (point 6): Hydra suggests the +, which must not turn a typo into a no-op.
     ("+hparams.epoch=1", "hparams.epoch=1: unknown key", "did you mean hparams.epochs?"),
     ("+los=ce", "los=ce: unknown key", "did you mean loss?"),
@@ -526,6 +529,13 @@ def test_a_given_transition_is_used_not_replaced(tiny_cfg, tmp_path):
     bad = tiny_cfg("loss=forward", "+loss.transition=" + str([[0.5] * 10] * 10))
     with pytest.raises(ConfigError, match="row-stochastic"):
         build_parts(bad)
+
+
+def test_eval_with_a_group_chosen_by_what_is_not_a_name_is_one_message(cli, tmp_path):
+    for choice in ("model=1", "model=null", "dataset=[mnist,2]"):
+        code, output = cli("eval.py", "checkpoint=x.pt", choice)
+        assert code == 2 and "must be the name of one of its options" in output, output
+        assert "Traceback" not in output
 
 
 def test_eval_with_nothing_to_evaluate_is_refused(cli, tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import CONF, run_cli
 
 from phuber.training.checkpoint import load_checkpoint
 
@@ -74,3 +74,50 @@ def test_tiny_sweep_through_launcher(tmp_path, launcher):
     metrics = [json.loads(p.read_text()) for p in runs]
     assert {m["summary"]["loss"] for m in metrics} == {"ce", "phuber_ce"}
     assert all(m["status"] == "completed" and m["final"]["test_acc"] > 0.5 for m in metrics)
+
+
+LAUNCHER_OPTIONS = sorted(p.stem for p in (CONF / "hydra" / "launcher").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("option", LAUNCHER_OPTIONS)
+def test_each_launcher_setting_is_judged_at_its_edges_before_launching(option):
+    """Every key a launcher option's file sets has a declared domain (phuber.app.launchers),
+    and each edge of it is refused naming hydra.launcher.<key> or is inside the domain."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    from phuber.app.launchers import LAUNCHERS, launcher_problems
+
+    if option == "slurm":
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="an optional extra")
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        launcher = compose("train", [f"hydra/launcher={option}"], return_hydra_config=True)
+    launcher = launcher.hydra.launcher
+    domains = LAUNCHERS[launcher._target_]
+    own = OmegaConf.load(CONF / "hydra" / "launcher" / f"{option}.yaml")
+    keys = [k for k in own if k != "defaults"]
+    assert set(keys) <= set(domains), set(keys) - set(domains)
+    assert launcher_problems(launcher) == []
+    for key in keys:
+        before = launcher[key]
+        for value in domains[key].edges():
+            try:
+                launcher[key] = value
+            except ValidationError:  # of the plugin's own type: Hydra refuses it, no traceback
+                continue
+            problems = launcher_problems(launcher)
+            if problems:
+                assert any(f"hydra.launcher.{key}=" in line for line in problems), problems
+            else:
+                domains[key].check(launcher[key])  # as the plugin holds it
+        launcher[key] = before
+
+
+def test_a_bad_launcher_setting_is_one_message_before_any_job(tmp_path):
+    """hydra.launcher.n_jobs=0 ended in joblib's traceback: now one message, exit 2, no job."""
+    result = run_cli("train.py", "--multirun", *TINY, "hydra.launcher.n_jobs=0", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output, output
+    assert "hydra.launcher.n_jobs=0: must be an integer >= 1" in output
+    assert not list(tmp_path.rglob("metrics.json"))

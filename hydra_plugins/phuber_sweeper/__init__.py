@@ -2,6 +2,7 @@
 (``phuber.sweep``). Chosen in ``conf/train.yaml`` (``hydra/sweeper: phuber``); any launcher runs
 the jobs."""
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 
-from phuber.app.sweep import JobLine, JobOutcome, ProgressLine, finish, job_line
+from phuber.app.launchers import launcher_problems
+from phuber.app.processes import SweepSignals
+from phuber.app.sweep import EXIT_FAILED, JobLine, JobOutcome, ProgressLine, finish, job_line
 
 
 class PhuberSweeper(BasicSweeper):
@@ -18,14 +21,20 @@ class PhuberSweeper(BasicSweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         started = time.time()
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        problems = launcher_problems(self.config.hydra.launcher)
+        if problems:
+            sys.stderr.write("Error: invalid launcher settings:\n  " + "\n  ".join(problems) + "\n")
+            sys.exit(EXIT_FAILED)
         jobs: list[JobLine] = []
         launcher = self.launcher
         self.launcher = _Recording(launcher, jobs)
         try:
-            returns = super().sweep(arguments)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            with SweepSignals(sweep_dir):
+                returns = super().sweep(arguments)
         finally:
             self.launcher = launcher
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
         given = [str(o) for o in self.config.hydra.overrides.hydra]
         pinned = any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in given)
         finish(jobs, sweep_dir, pinned, started)

@@ -3,6 +3,7 @@
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +12,18 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from phuber.app.keys import added_key_problems, changed_keys
-from phuber.app.sweep import JobOutcome, default_jobs, one_line, record_progress, rerun_hint
+from phuber.app.processes import (
+    hands_on,
+    in_worker,
+    request_stop,
+    running_job,
+    stop_requested,
+    watch_parent,
+)
+from phuber.app.sweep import JobOutcome, one_line, record_progress, rerun_hint
 from phuber.core.checks import raise_problems
 from phuber.core.errors import PhuberError, Preempted
 from phuber.core.rundir import Earlier
@@ -23,8 +32,6 @@ from phuber.training.config import validate
 log = logging.getLogger(__name__)
 
 EXIT_USER_ERROR = 2
-# conf/hydra/launcher/local.yaml: --multirun's parallel jobs by default
-OmegaConf.register_new_resolver("phuber_jobs", default_jobs, replace=True)
 
 
 def entry_point(
@@ -45,6 +52,17 @@ def entry_point(
     def wrapper(cfg: DictConfig) -> JobOutcome:
         hydra_cfg = HydraConfig.get()
         sweep = hydra_cfg.mode == RunMode.MULTIRUN
+        sweep_dir = Path(str(hydra_cfg.sweep.dir))
+        if sweep:
+            if in_worker():
+                watch_parent()  # the sweep's process dies: this job stops, this worker ends
+            stopped_by = stop_requested(sweep_dir)
+            if stopped_by is not None:
+                done = JobOutcome(
+                    "stopped", f"not started: the sweep was stopped by {_name(stopped_by)}"
+                )
+                record_progress(sweep_dir, done.status)
+                return done
         try:
             added = added_key_problems(
                 cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices, hydra_cfg.job.config_name
@@ -52,7 +70,8 @@ def entry_point(
             if check_first:
                 validate(cfg, also=added, changed=changed_keys(hydra_cfg.overrides.task))
             raise_problems(added)
-            done = outcome(task(cfg, Path(hydra_cfg.runtime.output_dir)))
+            with running_job():
+                done = outcome(task(cfg, Path(hydra_cfg.runtime.output_dir)))
         except PhuberError as err:
             log.debug("Traceback of the error below", exc_info=True)
             advice = (
@@ -61,21 +80,33 @@ def entry_point(
                 else ""
             )
             log.error(f"{type(err).__name__}: {err}{advice}")
-            if isinstance(err, Preempted):  # let a launcher's handler requeue it
-                err.hand_on()
-            if not sweep or err.exit_code is not None:
-                sys.exit(err.exit_code or EXIT_USER_ERROR)
-            done = JobOutcome("failed", one_line(f"{type(err).__name__}: {err}"))
+            stopped = isinstance(err, Preempted)
+            if stopped and sweep and not hands_on(err.previous_handler):
+                request_stop(sweep_dir, err.signum)  # the sweep's other jobs stop too
+                done = JobOutcome("stopped", one_line(str(err)))
+            else:
+                if stopped:  # let a launcher's handler requeue it (submitit)
+                    err.hand_on()
+                if not sweep or err.exit_code is not None:
+                    sys.exit(err.exit_code or EXIT_USER_ERROR)
+                done = JobOutcome("failed", one_line(f"{type(err).__name__}: {err}"))
         except Exception:
             if sweep:  # Hydra keeps the exception for the summary but logs nothing of it
                 log.exception("This job crashed: a defect of phuber, please report it")
-                record_progress(Path(str(hydra_cfg.sweep.dir)), "failed")
+                record_progress(sweep_dir, "failed")
             raise
         if sweep:
-            record_progress(Path(str(hydra_cfg.sweep.dir)), done.status)
+            record_progress(sweep_dir, done.status)
         return done
 
     return wrapper
+
+
+def _name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def outcome(result: Any) -> JobOutcome:

@@ -2,6 +2,7 @@
 the closest known key, rather than ignored."""
 
 import difflib
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -76,6 +77,38 @@ def changed_keys(overrides: Iterable[str]) -> list[str] | None:
 
 
 _GROUPS = tuple(p.name for p in CONF.iterdir() if p.is_dir())
+
+
+def check_group_choices(argv: list[str]) -> None:
+    """Before Hydra parses the command line: a config group chosen with a value that is not an
+    option's name (``model=1``, ``model=null``) is one message and exit status 2, where Hydra
+    would end in a ``ValueError`` traceback."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(
+            [a for a in argv if not a.startswith("-") and "=" in a]
+        )
+    except Exception:  # a malformed override: Hydra's own message says what is wrong
+        return
+    problems = []
+    for override in overrides:
+        group = override.key_or_group
+        folder = CONF / group
+        if group.startswith("hydra/") or override.is_delete() or not folder.is_dir():
+            continue
+        value = override.value()
+        names = value if isinstance(value, list) else [value]
+        if override.is_sweep_override() or all(isinstance(n, str) for n in names):
+            continue
+        choices = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        problems.append(
+            f"{group}={override.get_value_element_as_str()}: must be the name of one of its "
+            f"options ({choices}); choose one with {group}=NAME"
+        )
+    if problems:
+        sys.stderr.write("Error: invalid config:\n  " + "\n  ".join(problems) + "\n")
+        sys.exit(2)
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

@@ -10,6 +10,7 @@ any job failed. Imports nothing heavy.
 
 import glob
 import os
+import signal
 import sys
 import threading
 import time
@@ -18,6 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from phuber.app.processes import stop_requested
 from phuber.core.files import save_json
 
 EXIT_FAILED = 2
@@ -36,6 +40,10 @@ def default_jobs() -> int:
     else:
         gpus = len(glob.glob("/dev/nvidia[0-9]*"))
     return gpus or len(os.sched_getaffinity(0))
+
+
+# conf/hydra/launcher/local.yaml: --multirun's parallel jobs by default
+OmegaConf.register_new_resolver("phuber_jobs", default_jobs, replace=True)
 
 
 def record_progress(sweep_dir: Path, status: str) -> None:
@@ -62,9 +70,11 @@ def progress_text(counts: Counter, total: int, elapsed: float) -> str:
     """The sweep's line: jobs finished of the total, how, the time so far and the estimate of
     what remains (from the mean time per finished job)."""
     done = sum(counts.values())
+    stopped = f", {counts['stopped']} stopped" if counts["stopped"] else ""
     text = (
         f"sweep: {done}/{total} jobs finished ({counts['completed']} completed, "
-        f"{counts['skipped']} skipped, {counts['failed']} failed), {_duration(elapsed)} elapsed"
+        f"{counts['skipped']} skipped, {counts['failed']} failed{stopped}), "
+        f"{_duration(elapsed)} elapsed"
     )
     if 0 < done < total:
         text += f", ETA {_duration(elapsed / done * (total - done))}"
@@ -119,7 +129,8 @@ class ProgressLine:
 @dataclass
 class JobOutcome:
     """What one job did: ``completed`` (trained or evaluated now), ``skipped`` (its run dir held
-    the result already) or ``failed`` (refused or stopped by an error; ``detail`` says why)."""
+    the result already), ``failed`` (refused or stopped by an error; ``detail`` says why) or
+    ``stopped`` (by a signal to the sweep: at a checkpoint it resumes from, or not started)."""
 
     status: str
     detail: str = ""
@@ -161,13 +172,16 @@ def rerun_hint(sweep_dir: Path, pinned: bool) -> str:
     return "the same command" + ("" if pinned else f" plus hydra.sweep.dir={sweep_dir}")
 
 
-def summary_lines(jobs: list[JobLine], sweep_dir: Path, pinned: bool) -> list[str]:
+def summary_lines(
+    jobs: list[JobLine], sweep_dir: Path, pinned: bool, stopped_by: int | None = None
+) -> list[str]:
     """The summary the sweep ends with: counts, one line per failed job (with the overrides
     that tell it from the other jobs), what to do next."""
     counts = Counter(job.status for job in jobs)
+    stopped = f", {counts['stopped']} stopped" if counts["stopped"] else ""
     lines = [
         f"Sweep of {len(jobs)} jobs in {sweep_dir}: {counts['completed']} completed, "
-        f"{counts['skipped']} skipped (already done), {counts['failed']} failed"
+        f"{counts['skipped']} skipped (already done), {counts['failed']} failed{stopped}"
     ]
     shared = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
     for job in jobs:
@@ -179,13 +193,20 @@ def summary_lines(jobs: list[JobLine], sweep_dir: Path, pinned: bool) -> list[st
             f"  fix what the failed jobs name, then run {rerun_hint(sweep_dir, pinned)}: "
             f"completed jobs are skipped, unfinished ones resume"
         )
+    if stopped_by is not None:
+        lines.append(
+            f"  stopped by {signal.Signals(stopped_by).name}: resume the sweep with "
+            f"{rerun_hint(sweep_dir, pinned)}: completed jobs are skipped, stopped ones resume "
+            f"from their checkpoints"
+        )
     return lines
 
 
 def finish(jobs: list[JobLine], sweep_dir: Path, pinned: bool, started: float) -> None:
-    """Print the summary, append this launch to ``sweep.json`` and exit ``EXIT_FAILED`` if a job
-    failed."""
-    lines = summary_lines(jobs, sweep_dir, pinned)
+    """Print the summary, append this launch to ``sweep.json`` and exit: 128 + the signal's
+    number if a signal stopped the sweep, ``EXIT_FAILED`` if a job failed."""
+    stopped_by = stop_requested(sweep_dir)
+    lines = summary_lines(jobs, sweep_dir, pinned, stopped_by)
     print("\n".join(lines), flush=True)
     path = sweep_dir / SUMMARY
     launches = _launches(path)
@@ -197,6 +218,8 @@ def finish(jobs: list[JobLine], sweep_dir: Path, pinned: bool, started: float) -
         }
     )
     save_json(path, {"launches": launches})
+    if stopped_by is not None:
+        sys.exit(128 + stopped_by)
     if any(job.status == "failed" for job in jobs):
         sys.exit(EXIT_FAILED)
 
