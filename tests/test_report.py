@@ -397,6 +397,30 @@ def test_int_and_float_spellings_of_one_setting_are_one_identity(tmp_path, ident
     assert [c["n"] for c in cells.values()] == [2]
 
 
+@given(
+    st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=6),
+    st.floats(0, 100, allow_nan=False),
+    st.randoms(use_true_random=False),
+)
+def test_rows_that_show_the_same_mean_tie(accuracies, other, rng):
+    """Two rows whose means are equal up to float rounding (the same runs summed in another
+    order) or show alike in the table share one rank; ties are judged as the table shows."""
+    from phuber.report.aggregate import aggregate
+    from phuber.report.tables import average_ranks, shown
+
+    shuffled = accuracies[:]
+    rng.shuffle(shuffled)
+    means = {"A": aggregate(accuracies)[0], "B": aggregate(shuffled)[0], "C": other}
+    rows = {
+        label: {0.2: {"mean": m, "std": None, "n": 1, "refs": {}}} for label, m in means.items()
+    }
+    ranks = average_ranks(rows)
+    assert ranks["A"] == ranks["B"]
+    same = shown(means["C"]) == shown(means["A"])
+    assert (ranks["C"] == ranks["A"]) == same
+    assert ranks["A"][0] == (2.0 if same else 1.5 if means["A"] > means["C"] else 2.5)
+
+
 def test_average_rank_across_noise_rates():
     """Ranks by mean accuracy per rate (1 = best), ties sharing their mean rank, averaged over
     the rates a row has; the Markdown and CSV show it."""

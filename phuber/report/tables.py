@@ -16,21 +16,30 @@ def title(table: Table) -> str:
     return f"{dataset} / {model}, {noise} noise"
 
 
+def shown(value: float) -> str:
+    """An accuracy as the tables show it: one decimal (after rounding away float noise, so
+    that means equal up to rounding, 90.05 and 90.04999999999999, show alike)."""
+    return f"{round(value, 9):.1f}"
+
+
 def _cell(c: dict | None) -> str:
     if c is None:
         return ""
-    spread = "" if c["std"] is None else f" ± {c['std']:.1f}"
-    best = f", best {c['best_mean']:.1f}" if "best_mean" in c else ""
-    return f"{c['mean']:.1f}{spread}{best} (n={c['n']})"
+    spread = "" if c["std"] is None else f" ± {shown(c['std'])}"
+    best = f", best {shown(c['best_mean'])}" if "best_mean" in c else ""
+    return f"{shown(c['mean'])}{spread}{best} (n={c['n']})"
 
 
 def average_ranks(rows: dict[str, dict[float, dict]]) -> dict[str, tuple[float, int]]:
     """Per row, its mean rank over the table's noise rates and how many rates it has: at each
-    rate the rows with a cell there are ranked by mean accuracy (1 = best, ties share the mean
-    of their ranks), as robust-loss papers rank methods across noise settings."""
+    rate the rows with a cell there are ranked by mean accuracy as the table shows it (1 =
+    best; rows whose means show alike tie and share the mean of their ranks), as robust-loss
+    papers rank methods across noise settings."""
     ranks: dict[str, list[float]] = {label: [] for label in rows}
     for rho in {rho for row in rows.values() for rho in row}:
-        means = sorted((row[rho]["mean"], label) for label, row in rows.items() if rho in row)
+        means = sorted(
+            (float(shown(row[rho]["mean"])), label) for label, row in rows.items() if rho in row
+        )
         means.reverse()
         i = 0
         while i < len(means):
@@ -81,7 +90,8 @@ def markdown(report: dict[str, Any]) -> str:
                     for rho in rhos:
                         c = row.get(rho)
                         ref = c["refs"].get(source) if c else None
-                        cells.append(f"{ref[0]:.1f} ({c['mean'] - ref[0]:+.1f})" if ref else "")
+                        diff = f"{round(c['mean'] - ref[0], 9):+.1f}"
+                        cells.append(f"{shown(ref[0])} ({diff})" if ref else "")
                     if any(cells):
                         lines.append(f"| {label} | {source} | " + " | ".join(cells) + " |")
             lines.append("")
