@@ -151,11 +151,19 @@ def resnet18_run(device: str, dry: bool, work: Path) -> dict[str, Any]:
     }
 
 
+OUT = Path("outputs/gpu_check.json")  # outputs/ is in .gitignore: never a file in the checkout
+
+
 def parser() -> argparse.ArgumentParser:
     """gpu.sh's command line (the docs' commands are parsed by it in the suite)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="toy sizes on the CPU")
-    parser.add_argument("--out", type=Path, default=Path("gpu_check.json"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help=f"the JSON report (default: {OUT}, in a folder the project ignores)",
+    )
     return parser
 
 
@@ -166,18 +174,20 @@ def main() -> int:
         print("no CUDA device here: run with --dry-run to check the pieces on the CPU")
         return 2
     device = "cpu" if dry else "cuda"
-    work = Path(tempfile.mkdtemp(prefix="phuber_gpu_check_"))
-    report: dict[str, Any] = {
-        "device": torch.cuda.get_device_name() if not dry else "cpu (dry run)",
-        "torch": torch.__version__,
-        "commit": _commit(),
-        "dry_run": dry,
-        "resnet50_throughput": throughput(torch.device(device), dry),
-        "lenet_grid_4_jobs_one_gpu": grid(device, dry, work),
-        "resnet18_200_steps": resnet18_run(device, dry, work),
-    }
+    with tempfile.TemporaryDirectory(prefix="phuber_gpu_check_") as folder:
+        work = Path(folder)
+        report: dict[str, Any] = {
+            "device": torch.cuda.get_device_name() if not dry else "cpu (dry run)",
+            "torch": torch.__version__,
+            "commit": _commit(),
+            "dry_run": dry,
+            "resnet50_throughput": throughput(torch.device(device), dry),
+            "lenet_grid_4_jobs_one_gpu": grid(device, dry, work),
+            "resnet18_200_steps": resnet18_run(device, dry, work),
+        }
     from phuber.core.files import save_json
 
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     save_json(args.out, report)
     r50 = report["resnet50_throughput"]
     print(

@@ -56,3 +56,19 @@ def test_gpu_check_pieces_on_the_cpu(tmp_path):
     compose_each("train", [a for a in grid if a != "--multirun"], "gpu_check grid")
     compose_each("train", gpu_check.resnet18_args("cpu", tmp_path, tmp_path / "r", 8), "resnet18")
     assert (ROOT / "benchmarks" / "gpu.sh").stat().st_mode & 0o111  # executable
+
+
+def test_the_gpu_check_writes_where_told_or_into_an_ignored_folder():
+    """Its report goes to --out, or by default into outputs/, which git ignores: a dry run
+    leaves no file in the checkout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_check
+
+    default = gpu_check.parser().parse_args([]).out
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(default)], cwd=ROOT)
+    assert ignored.returncode == 0, f"{default} is not ignored by git"
+    assert gpu_check.parser().parse_args(["--out", "x/y.json"]).out == Path("x/y.json")
