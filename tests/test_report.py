@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import statistics
 
 import pytest
@@ -313,7 +314,10 @@ def base_identities(identity_of):
 
 RHO = "dataset.train.corrupt_prob"
 SPELLINGS = {"loss.q": [1, 1.0, 0.7], "loss.tau": [10, 10.0, 2], RHO: [0, 0.0, 0.4]}
+# Settings that may be absent, null or spelled as another number in a file of another tool
+ABSENT_OR_NULL = ("hparams.logit_clip", "hparams.grad_clip_max_norm", "dataset.train.label_file")
 FRACTIONS = st.floats(0, 1) | st.sampled_from([0, 1])
+POINTS = FRACTIONS | st.sampled_from([float("nan"), float("inf"), None])  # a point of a curve
 NOT_FRACTIONS = st.sampled_from([-0.1, 1.5, 100, "0.9", True, None, [0.5], {"a": 1}])
 
 
@@ -334,10 +338,15 @@ def run_file(draw, bases):
     for key, spellings in SPELLINGS.items():
         if key in settings or key == RHO:
             settings[key] = draw(st.sampled_from(spellings))
+    for key in ABSENT_OR_NULL:
+        if draw(st.booleans()):
+            settings.pop(key, None)
+        else:
+            settings[key] = None
     identity["seeds"]["seed"] = draw(st.sampled_from([0, 1, 2, 0.0]))
     acc = draw(FRACTIONS)
     history = [
-        {"epoch": e, "test_acc": draw(FRACTIONS), "train_noisy_memorised": draw(FRACTIONS)}
+        {"epoch": e, "test_acc": draw(POINTS), "train_noisy_memorised": draw(POINTS)}
         for e in range(draw(st.integers(0, 3)))
     ]
     metrics = {"status": "completed", "identity": identity, "history": history}
@@ -369,19 +378,49 @@ def run_file(draw, bases):
 def test_every_metrics_file_ends_in_one_cell_or_in_the_left_out_list(
     tmp_path, base_identities, data
 ):
-    """For any set of run directories: the runs in the cells (their n) plus the runs left out
-    are exactly the metrics.json files, the report renders, and no file needed the reader's
-    safety net (which would name a defect of ours)."""
+    """For any set of run directories — some reached only through a symbolic link, some twice
+    (a link into the tree), a link that loops, settings spelled several ways, histories with
+    non-finite points — the runs in the cells (their n) plus the runs left out are exactly the
+    distinct metrics.json files, the report's own accounting says so, a non-finite point costs
+    its point (named) and not the run, and no file needed the reader's safety net."""
     texts = data.draw(st.lists(run_file(base_identities), max_size=8))
-    sweep = tmp_path / f"sweep{len(list(tmp_path.iterdir()))}"
+    case = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+    sweep, elsewhere = case / "sweep", case / "elsewhere"
+    sweep.mkdir(parents=True)
+    folders = []
     for i, text in enumerate(texts):
-        (sweep / str(i)).mkdir(parents=True)
-        (sweep / str(i) / "metrics.json").write_text(text)
-    sweep.mkdir(exist_ok=True)
+        where = data.draw(st.sampled_from(["in", "linked", "twice"]), label=f"run {i}")
+        folder = (elsewhere if where == "linked" else sweep) / str(i)
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(text)
+        folders.append(folder.resolve())
+        if where == "linked":
+            (sweep / f"link{i}").symlink_to(folder, target_is_directory=True)
+        elif where == "twice":
+            (sweep / f"again{i}").symlink_to(folder, target_is_directory=True)
+    if data.draw(st.booleans(), label="a loop"):
+        (sweep / "loop").symlink_to(sweep, target_is_directory=True)
     built = report.build([sweep])
     cells = [c for rows in built["groups"].values() for row in rows.values() for c in row.values()]
     assert sum(c["n"] for c in cells) + len(built["unfinished"]) == len(texts)
+    assert built["files"] == built["accounted"] == len(texts)
     assert not [why for _, why in built["unfinished"] if why.startswith("could not be read")]
+    left_out = {path.resolve() for path, _ in built["unfinished"]}
+    pointless = {path.resolve() for path, _ in built["points_left_out"]}
+    for folder, text in zip(folders, texts, strict=True):
+        try:
+            history = json.loads(text).get("history")
+        except (ValueError, AttributeError):
+            continue
+        rows = history if isinstance(history, list) else []
+        non_finite = any(
+            isinstance(v, float) and not math.isfinite(v)
+            for row in rows
+            if isinstance(row, dict)
+            for v in row.values()
+        )
+        if non_finite and folder not in left_out:  # tabulated: only the points are left out
+            assert folder in pointless, folder
     report.markdown(built)
     report.tables.csv_rows(built)
 

@@ -4,6 +4,7 @@ with its reason."""
 
 import csv
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,19 +34,31 @@ class Runs:
         default_factory=lambda: {name: defaultdict(list) for name in CURVES}
     )
     left_out: list[tuple[Path, str]] = field(default_factory=list)
+    points_left_out: list[tuple[Path, str]] = field(default_factory=list)  # of runs tabulated
+    found: int = 0  # distinct metrics.json files under the directories
 
     @property
     def accounted(self) -> int:
-        """Files in a cell plus files left out: the number of ``metrics.json`` read."""
+        """Files in a cell plus files left out: the ``found`` ones, if nothing escaped."""
         return sum(len(v) for v in self.cells.values()) + len(self.left_out)
 
 
 def metrics_files(dirs: list[Path]) -> list[Path]:
-    """Every ``metrics.json`` under ``dirs`` (each once, even where the dirs overlap)."""
+    """Every ``metrics.json`` under ``dirs``, through symbolic links too, each file once (by
+    where it really is) however many ways lead to it; a link that loops is followed once."""
     found: dict[Path, Path] = {}
     for directory in dirs:
-        for path in sorted(directory.rglob("metrics.json")):
-            found.setdefault(path.resolve(), path)
+        seen: set[Path] = set()
+        for folder, subfolders, files in os.walk(directory, followlinks=True):
+            real = Path(folder).resolve()
+            if real in seen:  # reached again through a link: its files are counted already
+                subfolders.clear()
+                continue
+            seen.add(real)
+            subfolders.sort()
+            if "metrics.json" in files:
+                path = Path(folder) / "metrics.json"
+                found.setdefault(path.resolve(), path)
     return list(found.values())
 
 
@@ -53,7 +66,9 @@ def collect(dirs: list[Path]) -> Runs:
     """Read every ``metrics.json`` under ``dirs``; runs are grouped by their identity only."""
     runs = Runs()
     counted: dict[tuple[str, str], Path] = {}  # (identity, seeds) → the run counted for them
-    for path in metrics_files(dirs):
+    files = metrics_files(dirs)
+    runs.found = len(files)
+    for path in files:
         try:
             run = read_run(path)
         except LeftOut as why:
@@ -67,6 +82,7 @@ def collect(dirs: list[Path]) -> Runs:
             )
             continue
         counted[replicate] = path.parent
+        runs.points_left_out += [(path.parent, why) for why in run.points_left_out]
         cell = (Row.of(run.identity), run.rho)
         runs.cells[cell].append(100 * run.test_acc)
         for name, curve in run.curves.items():
@@ -106,7 +122,9 @@ def aggregate(values: list[float]) -> tuple[float, float | None]:
 def build(dirs: list[Path]) -> dict[str, Any]:
     """Everything the outputs need: ``groups`` (per table, label → ρ → cell), ``curves`` (per
     kind, (table, label, ρ) → the runs' curves), ``unfinished`` (the runs left out, with their
-    reasons) and ``files`` (how many ``metrics.json`` were read)."""
+    reasons), ``points_left_out`` (points of tabulated runs' curves left out, with theirs),
+    ``files`` (how many ``metrics.json`` were found) and ``accounted`` (how many ended in a cell
+    or in the left-out list: ``files``, unless a file escaped)."""
     runs = collect(dirs)
     references = load_references()
     tables: dict[Table, dict[Row, dict[float, dict]]] = defaultdict(dict)
@@ -133,5 +151,11 @@ def build(dirs: list[Path]) -> dict[str, Any]:
         name: {(row.table, named[row], rho): c for (row, rho), c in found.items()}
         for name, found in runs.curves.items()
     }
-    files = runs.accounted
-    return {"groups": groups, "curves": curves, "unfinished": runs.left_out, "files": files}
+    return {
+        "groups": groups,
+        "curves": curves,
+        "unfinished": runs.left_out,
+        "points_left_out": runs.points_left_out,
+        "files": runs.found,
+        "accounted": runs.accounted,
+    }

@@ -25,8 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     report = build(args.dirs)
     for path, why in report["unfinished"]:
         print(f"left out {path}: {why}", file=sys.stderr)
+    for path, why in report["points_left_out"]:
+        print(f"left out a point of {path}: {why}", file=sys.stderr)
     left_out = len(report["unfinished"])
-    tabulated = report["files"] - left_out
+    tabulated = report["accounted"] - left_out
+    if report["accounted"] != report["files"]:
+        print(
+            f"error: the report's accounting does not add up: {report['files']} metrics.json "
+            f"found, {tabulated} in the tables and {left_out} left out. This is a defect of "
+            f"phuber: please report it with the folders you gave",
+            file=sys.stderr,
+        )
+        return 3
     if not report["groups"]:
         return _error(
             f"no completed run under {', '.join(map(str, args.dirs))} ({left_out} left out; a "
@@ -48,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"cannot write the report into {out}: {err}")
     extra = ", memorisation.png" if memorisation else ""
     print(f"wrote {out / 'report.md'}, report.csv, report.png{extra}")
-    print(f"{report['files']} metrics.json read: {tabulated} in the tables, {left_out} left out")
+    print(
+        f"{report['files']} metrics.json found = {tabulated} in the tables + {left_out} left out"
+        + (
+            f" ({len(report['points_left_out'])} points of curves left out)"
+            if report["points_left_out"]
+            else ""
+        )
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ class Run:
     identity: RunIdentity
     test_acc: float
     curves: dict[str, Curve] = field(default_factory=dict)
+    points_left_out: list[str] = field(default_factory=list)  # non-finite points, named
 
     @property
     def rho(self) -> float:
@@ -76,8 +77,9 @@ def _read(path: Path) -> Run:
             f"completed without a test accuracy in [0, 1] (final.test_acc={_short(test_acc)}; "
             f"dataset.test.use=false?)"
         )
-    curves = {name: _curve(history, name) for name in CURVES}
-    return Run(identity, float(test_acc), {k: v for k, v in curves.items() if v})
+    dropped: list[str] = []
+    curves = {name: _curve(history, name, dropped) for name in CURVES}
+    return Run(identity, float(test_acc), {k: v for k, v in curves.items() if v}, dropped)
 
 
 def _identity(metrics: dict[str, Any]) -> RunIdentity:
@@ -126,9 +128,11 @@ def _positive(value: Any) -> bool:
     )
 
 
-def _curve(history: list, name: str) -> Curve:
+def _curve(history: list, name: str, dropped: list[str]) -> Curve:
     """``(epoch, value)`` of the epochs whose row records ``name`` (null: not recorded that
-    epoch). A value out of [0, 1] or a row without a whole epoch number is ``LeftOut``."""
+    epoch). A non-finite value (NaN, ±inf: another tool's file) costs its point, named in
+    ``dropped``; a finite value out of [0, 1] or a row without a whole epoch number is
+    ``LeftOut``."""
     curve: Curve = []
     for i, row in enumerate(history):
         if not isinstance(row, dict) or row.get(name) is None:
@@ -136,6 +140,9 @@ def _curve(history: list, name: str) -> Curve:
         epoch, value = row.get("epoch"), row[name]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise LeftOut(f"history row {i} has {name} but no epoch number >= 0")
+        if isinstance(value, float) and not math.isfinite(value):
+            dropped.append(f"history: {name}={value} at epoch {epoch}: that point left out")
+            continue
         if not is_fraction(value):
             raise LeftOut(f"history: {name}={_short(value)} at epoch {epoch}, not in [0, 1]")
         curve.append((epoch, float(value)))

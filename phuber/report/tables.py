@@ -90,7 +90,7 @@ def markdown(report: dict[str, Any]) -> str:
                     for rho in rhos:
                         c = row.get(rho)
                         ref = c["refs"].get(source) if c else None
-                        diff = f"{round(c['mean'] - ref[0], 9):+.1f}"
+                        diff = f"{round(c['mean'] - ref[0], 9):+.1f}" if ref else ""
                         cells.append(f"{shown(ref[0])} ({diff})" if ref else "")
                     if any(cells):
                         lines.append(f"| {label} | {source} | " + " | ".join(cells) + " |")
@@ -98,6 +98,9 @@ def markdown(report: dict[str, Any]) -> str:
     if report["unfinished"]:
         lines += ["### Runs not included", ""]
         lines += [f"- `{path}`: {why}" for path, why in report["unfinished"]] + [""]
+    if report.get("points_left_out"):
+        lines += ["### Points of curves not included (the runs are)", ""]
+        lines += [f"- `{path}`: {why}" for path, why in report["points_left_out"]] + [""]
     return "\n".join(lines)
 
 
