@@ -48,6 +48,18 @@ def test_train_then_eval(cli, tmp_path):
     assert f"test: accuracy {test_acc:.4f}" in output
     (eval_json,) = (tmp_path / "outputs").glob("*/*/eval.json")
     assert json.loads(eval_json.read_text())["test"]["acc"] == pytest.approx(test_acc)
+    # the training split: agreement with the noisy labels it was trained on, and says so
+    rate = json.loads((run_dir / "metrics.json").read_text())["data"]["realized_noise_rate"]
+    split = ["dataset.train.use=true", "dataset.test.use=false", "hydra.run.dir=train"]
+    code, output = cli("eval.py", f"checkpoint={checkpoint}", "device=cpu", *split)
+    assert code == 0, output
+    line = next(line for line in output.splitlines() if line.startswith("train: accuracy"))
+    assert f"against the labels it was trained on ({100 * rate:.1f}% corrupted)" in line
+    assert "| accuracy on the true labels " in line
+    scores = json.loads((tmp_path / "train" / "eval.json").read_text())["train"]
+    assert scores["labels"] == "as trained on" and scores["corrupted_fraction"] == pytest.approx(
+        rate
+    )
 
 
 def test_eval_scores_upstream_checkpoint_like_upstream(cli, tmp_path):
@@ -427,7 +439,8 @@ def test_eval_uses_the_checkpoints_data_set_and_model(cli, tmp_path):
         "dataset.train.use=true",
         "hydra.run.dir=train_split",
     )
-    assert code == 0 and "train: accuracy" in output and "test:" not in output, output
+    assert code == 0 and "test:" not in output, output
+    assert "train: accuracy" in output and "against the labels it was trained on (" in output
 
 
 def test_report_and_synthetic_inputs_are_checked(cli):

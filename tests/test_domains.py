@@ -191,6 +191,13 @@ def test_every_file_valued_key_is_named_by_its_messages(cli, tmp_path):
             assert not others, (key, others, output)
 
 
+MEANING = ("dataset.name", "dataset.module", "dataset.num_classes")
+
+
+def drawable(group: str, option: str) -> list[str]:
+    return [key for key in option_keys(group, option) if key not in MEANING]
+
+
 def refused_edges(domain) -> list:
     """The edges ``domain`` itself refuses."""
     out = []
@@ -206,13 +213,15 @@ def refused_edges(domain) -> list:
 @given(data=st.data())
 def test_several_bad_values_of_one_option_are_each_named_in_one_message(data):
     """Several keys of one option, each out of its domain: the one message names every one
-    (a bad loss parameter does not hide its neighbours', nor an unbuilt optimiser its lr)."""
+    (a bad loss parameter does not hide its neighbours', nor an unbuilt optimiser its lr). The
+    keys that say what the others mean — which data set — are not drawn: with one of them
+    broken, what depends on it (the data set's label sets) is not judged, by design."""
     group, option = data.draw(
-        st.sampled_from([(g, o) for g, o in OPTIONS if len(option_keys(g, o)) >= 2]), label="option"
+        st.sampled_from([(g, o) for g, o in OPTIONS if len(drawable(g, o)) >= 2]), label="option"
     )
     cfg = composed(group, option)
     keys = data.draw(
-        st.lists(st.sampled_from(option_keys(group, option)), min_size=2, max_size=4, unique=True),
+        st.lists(st.sampled_from(drawable(group, option)), min_size=2, max_size=4, unique=True),
         label="keys",
     )
     values = {

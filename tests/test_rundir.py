@@ -7,12 +7,15 @@ import os
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phuber.core.errors import CheckpointError, RunDirError, StorageError
 from phuber.core.files import atomic_write
-from phuber.core.rundir import RunDir
+from phuber.core.rundir import STATUSES, RunDir
 from phuber.training import run as train
 from phuber.training.checkpoint import load_checkpoint, save_checkpoint
+from phuber.training.runtime import resolve_seeds
 
 RESULTS = ("metrics.json", "most_recent.pt", "final_model.pt")
 
@@ -340,3 +343,56 @@ def test_a_null_noise_seed_is_drawn_once_and_reused_on_resume(tiny_cfg, tmp_path
         train.run(rerun, tmp_path / "first")["test_acc"]
         == json.loads((tmp_path / "first" / "metrics.json").read_text())["final"]["test_acc"]
     )
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def foreign_or_ours(draw, identity):
+    """A metrics.json in a run folder: another tool's (any JSON object, or one that borrows a
+    key or two of ours) or a phuber run's of this or another identity, in any status."""
+    kind = draw(st.sampled_from(["foreign", "borrowed", "ours", "other run"]), label="kind")
+    if kind == "foreign":
+        return draw(st.dictionaries(st.text(max_size=8), JSON, max_size=4))
+    if kind == "borrowed":
+        record = draw(st.dictionaries(st.sampled_from(["status", "final", "history"]), JSON))
+        return {**record, "status": draw(st.sampled_from(["completed", "running", 3, None]))}
+    status = draw(st.sampled_from(["completed", "running", "preempted", "failed"]), label="status")
+    theirs = json.loads(json.dumps(identity))
+    if kind == "other run":
+        theirs["settings"]["loss.tau"] = 3
+    return {"status": status, "identity": theirs, "final": {"test_acc": 0.5}, "history": []}
+
+
+@settings(max_examples=max(8, settings().max_examples // 3))
+@given(data=st.data())
+def test_a_metrics_json_no_run_of_ours_explains_is_never_overwritten(tiny_cfg, tmp_path, data):
+    """Whatever metrics.json a run folder holds, a run into it either refuses (the file left
+    byte for byte), skips (it holds this run, completed), or continues a run of ours that did
+    not complete; another tool's file, or a completed run's of other settings, is never
+    overwritten."""
+    cfg = tiny_cfg("hparams.epochs=0", "save=false")
+    identity = train.run_identity(resolve_seeds(cfg)).to_dict()
+    record = data.draw(foreign_or_ours(identity), label="metrics.json")
+    folder = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    text = json.dumps(record)
+    (folder / "metrics.json").write_text(text)
+    ours = record.get("identity") is not None and record.get("status") in STATUSES
+    try:
+        train.run(cfg, folder)
+    except RunDirError:
+        assert (folder / "metrics.json").read_text() == text  # refused: left as it was
+        assert not ours or record["status"] == "completed"
+        return
+    after = (folder / "metrics.json").read_text()
+    assert ours, "another tool's metrics.json was overwritten"
+    if record["status"] == "completed":
+        assert after == text and record["identity"] == identity  # skipped: this very run

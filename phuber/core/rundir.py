@@ -80,8 +80,15 @@ class RunDir:
         self._lock.close()
 
     def refuse_unexplained(self, outputs: tuple[str, ...] = OUTPUTS) -> None:
-        """A ``RunDirError`` if the folder holds files a run writes (``outputs``) but no readable
+        """A ``RunDirError`` if the folder holds a ``metrics.json`` that no run of phuber wrote
+        (another tool's, or damaged), or files a run writes (``outputs``) with no such
         ``metrics.json`` saying which run wrote them: such files are never overwritten."""
+        path = self.path / METRICS
+        if path.exists() and self.previous() is None:
+            raise RunDirError(
+                f"{path} is not the record of a phuber run (another tool's, or damaged): it is "
+                f"left as it is. Choose another hydra.run.dir"
+            )
         if self.previous() is not None:
             return
         found = [name for name in outputs if (self.path / name).exists()]
@@ -93,8 +100,9 @@ class RunDir:
             )
 
     def previous(self) -> dict[str, Any] | None:
-        """The ``metrics.json`` a run left here, or ``None`` (absent or unreadable)."""
-        return _read_dict(self.path / METRICS)
+        """The ``metrics.json`` a phuber run left here (``is_run_record``), or ``None``."""
+        record = _read_dict(self.path / METRICS)
+        return record if record is not None and is_run_record(record) else None
 
     def completed(self, identity: RunIdentity) -> dict[str, Any] | None:
         """The final metrics of a completed run of this identity here (a seed that ``identity``
@@ -153,6 +161,16 @@ class RunDir:
             f"{self.path} holds an unfinished run ({metrics.get('status')}): resuming from {path}"
         )
         return path
+
+
+STATUSES = ("running", "completed", "preempted", "failed")
+
+
+def is_run_record(record: dict[str, Any]) -> bool:
+    """Whether a ``metrics.json`` is one a run of phuber wrote: a status of a run, and the
+    run's identity (or, from a version before identities, its config and summary)."""
+    old = isinstance(record.get("config"), dict) and isinstance(record.get("summary"), dict)
+    return record.get("status") in STATUSES and (isinstance(record.get("identity"), dict) or old)
 
 
 def _read_dict(path: Path) -> dict[str, Any] | None:

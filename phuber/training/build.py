@@ -218,12 +218,13 @@ def build_parts(
     problems: list[str] = []
 
     def attempt(part: str, make: Callable[[], Any], *inputs: Any, alone: Any = None) -> Any:
-        """Build ``part``; where its inputs failed, judge only its declared parameters
-        (``alone``), so that every bad value is still in the one message."""
-        if part not in wanted or depends(PARTS[part], broken):
+        """Build ``part``; where its inputs failed or one of its keys is broken, judge only
+        its parameters that can be judged alone (``alone``), so that every bad value is still
+        in the one message."""
+        if part not in wanted:
             return None
         try:
-            if any(x is None for x in inputs):
+            if depends(PARTS[part], broken) or any(x is None for x in inputs):
                 return alone() if alone is not None else None
             return make()
         except ConfigError as err:
@@ -237,7 +238,9 @@ def build_parts(
     precision = attempt("precision", lambda: _precision(cfg))
     device = precision.device if precision is not None else None
     model = attempt("model", lambda: _model(cfg, info, device), device)
-    noise = attempt("noise", lambda: noise_matrix(cfg.dataset))
+    noise = attempt(
+        "noise", lambda: noise_matrix(cfg.dataset), alone=lambda: _human_labels(cfg.dataset, info)
+    )
     logit_clip = cfg.hparams.get("logit_clip")
     loss_fn = attempt("loss", lambda: build_loss(cfg.loss, noise, logit_clip, k))
     optimizer = attempt(
@@ -282,6 +285,16 @@ def build_problems(
     except ConfigError as err:
         return err.problems
     return []
+
+
+def _human_labels(dataset: DictConfig, info: DatasetInfo) -> None:
+    """The choice of human labels, judged alone (the noise model's other keys are broken)."""
+    choice = dataset.train.get("human_labels")
+    if info.human is not None:
+        try:
+            info.human.domain.check(choice)
+        except ValueError as err:
+            raise ConfigError(f"dataset.train.human_labels={choice!r}: must be {err}") from None
 
 
 GRADIENT_STEP = "phuber.training.clipping.GradientStep"

@@ -70,7 +70,15 @@ KEYS = {
 PARTS = {
     "precision": ("device", "auto_cpu_if_no_gpu", "mixed_precision"),
     "model": ("model", "dataset.name", "dataset.num_classes", "dataset.module"),
-    "noise": ("dataset.name", "dataset.num_classes", "dataset.module", "dataset.train"),
+    "noise": (
+        "dataset.name",
+        "dataset.num_classes",
+        "dataset.module",
+        "dataset.train.corrupt_prob",
+        "dataset.train.noise_type",
+        "dataset.train.human_labels",
+        "dataset.train.label_file",
+    ),
     "loss": ("loss", "dataset.num_classes", "hparams.logit_clip"),
     "optimizer": ("hparams.optimizer",),
     "scheduler": ("hparams.scheduler", "hparams.scheduler_interval"),

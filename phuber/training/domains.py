@@ -122,8 +122,11 @@ def judge_declared(values: dict[str, Any], target: str, key: str | None = None) 
         raise ConfigError("\n  ".join(lines), lines) from err
 
 
-def judge_node(node: DictConfig, key: str) -> None:
-    """``judge_declared`` for a config node that names its class."""
+def judge_node(node: Any, key: str) -> None:
+    """``judge_declared`` for a config node that names its class (another value: the config's
+    own checks name it)."""
+    if not isinstance(node, DictConfig) or not isinstance(node.get("_target_"), str):
+        return
     given: dict[str, Any] = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
     judge_declared({k: v for k, v in given.items() if k != "_target_"}, node._target_, key)
 

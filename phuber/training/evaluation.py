@@ -138,10 +138,23 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             save_json(out_dir / "eval.json", results)
     for name in ("train", "val", "test"):
         if name in results:
-            scores = results[name]
-            extra = f" | clean acc {scores['clean_acc']:.4f}" if "clean_acc" in scores else ""
-            print(f"{name}: accuracy {scores['acc']:.4f} | loss {scores['loss']:.4f}{extra}")
+            print(score_line(name, results[name]))
     return results
+
+
+def score_line(name: str, scores: dict[str, Any]) -> str:
+    """One split's scores in words: a training or validation split's accuracy is agreement
+    with the labels it was trained on, noisy where some were corrupted, so the line says which
+    labels it was scored against and adds the accuracy on the true labels."""
+    against = ""
+    if name != "test":
+        corrupted = scores.get("corrupted_fraction", 0.0)
+        labels = f"{100 * corrupted:.1f}% corrupted" if corrupted else "none corrupted"
+        against = f" against the labels it was trained on ({labels})"
+    clean = (
+        f" | accuracy on the true labels {scores['clean_acc']:.4f}" if "clean_acc" in scores else ""
+    )
+    return f"{name}: accuracy {scores['acc']:.4f}{against}{clean} | loss {scores['loss']:.4f}"
 
 
 def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +188,14 @@ def _score(cfg: DictConfig, state: dict[str, Any], request: dict[str, Any]) -> d
         )
     for name, split in splits.items():
         if split is not None:
-            results[name] = evaluate(
+            scores = evaluate(
                 model, split.to(device), transform, loss_fn, cfg.eval_batch_size, precision
             )
+            if name != "test":  # scored against the (possibly noisy) labels trained on
+                scores = {
+                    **scores,
+                    "labels": "as trained on",
+                    "corrupted_fraction": split.noise_rate,
+                }
+            results[name] = scores
     return results
