@@ -6,8 +6,6 @@ the reader) and what is wrong. Nothing here runs code from a file (``allow_pickl
 """
 
 import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +67,9 @@ def read_arrays(path: Path, where: str) -> dict[str, Any]:
             return {name: loaded[name] for name in loaded.files}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
-        # a pickled object array is a ValueError (allow_pickle=False), as is bad JSON
+    except Exception as err:  # NumPy's and zipfile's parsers raise many kinds on damaged bytes
+        # (BadZipFile, zlib.error, tokenize.TokenError, ValueError for a pickled object array
+        # under allow_pickle=False or for bad JSON, ...): each is this one message
         detail = " ".join(str(err).split())[:160]
         raise DataError(
             f"{where}: is truncated, damaged or not a {path.suffix} file of labels "
