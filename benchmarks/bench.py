@@ -222,6 +222,11 @@ def _mnist_layout(root: Path) -> None:
     """Real Fashion-MNIST (Debian's package) as uncompressed IDX files in ``root/MNIST/raw``, the
     layout ``dataset=mnist`` reads, and in ``root/NoisyMNIST/raw``, where torchvision's reader
     looks for the earlier reproduction's ``NoisyMNIST`` class."""
+    if not list(DEBIAN_FASHION_MNIST.glob("*.gz")):
+        raise SystemExit(
+            f"no Fashion-MNIST in {DEBIAN_FASHION_MNIST}: install Debian's package "
+            f"(apt-get install dataset-fashion-mnist), which the process cases train on"
+        )
     for folder in ("MNIST", "NoisyMNIST"):
         raw = root / folder / "raw"
         raw.mkdir(parents=True, exist_ok=True)
