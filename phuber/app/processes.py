@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from phuber.core.files import atomic_write
+from phuber.core.signals import HeldSignals
 
 STOP = ".stop"  # in the sweep directory: the number of the signal that stopped the sweep
 SWEEP_PID = "PHUBER_SWEEP_PID"  # the sweep process's pid, for its jobs to tell a worker
@@ -55,15 +56,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
-class SweepSignals:
+class SweepSignals(HeldSignals):
     """Held by the sweep's process while its jobs run: SIGTERM or SIGINT requests a stop and
     reaches the worker processes, which stop their jobs at a checkpoint."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, sweep_dir: Path) -> None:
+        super().__init__()
         self.sweep_dir = sweep_dir
-        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         request_stop(self.sweep_dir, signum)
@@ -76,14 +77,8 @@ class SweepSignals:
     def __enter__(self) -> "SweepSignals":
         (self.sweep_dir / STOP).unlink(missing_ok=True)  # a new launch: a stopped one resumes
         os.environ[SWEEP_PID] = str(os.getpid())
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def in_worker() -> bool:

@@ -5,7 +5,6 @@ import logging
 import os
 import random
 import signal
-import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from types import FrameType
@@ -16,6 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from phuber.core.identity import SEED_KEYS
+from phuber.core.signals import HeldSignals
 
 log = logging.getLogger(__name__)
 _ABSENT = "<absent>"
@@ -118,7 +118,7 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
-class StopSignals:
+class StopSignals(HeldSignals):
     """Turns SIGTERM, SIGINT, SIGUSR1 (Slurm's warning before a time limit) and SIGUSR2
     (submitit's) into a flag that the training loop checks between steps, so it can save and exit
     cleanly. ``previous_handler`` is what was installed before, e.g. submitit's requeue handler,
@@ -127,8 +127,8 @@ class StopSignals:
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
     def __init__(self) -> None:
+        super().__init__()
         self.received: int | None = None
-        self._previous: dict[int, Any] = {}
 
     @property
     def previous_handler(self) -> Any:
@@ -139,11 +139,5 @@ class StopSignals:
         log.warning(f"Received {signal.Signals(signum).name}: stopping after the current step")
 
     def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
